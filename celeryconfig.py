@@ -1,0 +1,23 @@
+"""Celery settings for salesync, from the environment (see store.settings)."""
+from store.settings import Settings
+
+_settings = Settings.from_env()
+
+broker_url = _settings.redis_url or "redis://127.0.0.1:6379/0"
+# One prefix for every key Celery and salesync write, so several deployments (or test runs)
+# can share one Redis without seeing each other.
+broker_transport_options = {"global_keyprefix": _settings.redis_prefix + "celery:"}
+broker_connection_retry_on_startup = True
+task_ignore_result = True
+# Tasks are triggers: the sales themselves live in the Redis stream until applied, so a lost
+# or doubled trigger costs nothing. Late acks make a killed worker's trigger run again.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_send_task_events = True
+task_send_sent_event = True
+timezone = "UTC"
+beat_schedule = {
+    "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval},
+    "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
+}

@@ -1,0 +1,1 @@
+"""The `salesync` command line: serve, tokens, migrations."""

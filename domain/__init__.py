@@ -1,0 +1,1 @@
+"""Pure business rules of salesync: values and functions, standard library only."""

@@ -1,0 +1,96 @@
+"""A sale as a till sent it, validated: the value that travels from intake to apply."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    """`product_data` on a line: a product the till knows and the server may not yet."""
+
+    sku: str
+    name: str
+    is_volatile: bool
+    unit_price: Decimal | None = None
+    reorder_level: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Line:
+    quantity: Decimal
+    unit_price: Decimal | None  # None: sell at the product's current price
+    product_id: int | None = None
+    new_product: NewProduct | None = None
+
+
+@dataclass(frozen=True)
+class Sale:
+    external_id: str
+    device: str  # who posted it, from the API token
+    source_device: str  # what the till says it is
+    client_timestamp: datetime
+    received_at: datetime
+    lines: tuple[Line, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "external_id": self.external_id,
+            "device": self.device,
+            "source_device": self.source_device,
+            "client_timestamp": self.client_timestamp.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "lines": [_line_to_dict(line) for line in self.lines],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Sale:
+        return cls(
+            external_id=data["external_id"],
+            device=data["device"],
+            source_device=data["source_device"],
+            client_timestamp=datetime.fromisoformat(data["client_timestamp"]),
+            received_at=datetime.fromisoformat(data["received_at"]),
+            lines=tuple(_line_from_dict(line) for line in data["lines"]),
+        )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _line_to_dict(line: Line) -> dict:
+    new = line.new_product
+    return {
+        "quantity": str(line.quantity),
+        "unit_price": _text(line.unit_price),
+        "product": line.product_id,
+        "product_data": None if new is None else {
+            "sku": new.sku,
+            "name": new.name,
+            "is_volatile": new.is_volatile,
+            "unit_price": _text(new.unit_price),
+            "reorder_level": str(new.reorder_level),
+        },
+    }
+
+
+def _line_from_dict(data: dict) -> Line:
+    new = data["product_data"]
+    return Line(
+        quantity=Decimal(data["quantity"]),
+        unit_price=_number(data["unit_price"]),
+        product_id=data["product"],
+        new_product=None if new is None else NewProduct(
+            sku=new["sku"],
+            name=new["name"],
+            is_volatile=new["is_volatile"],
+            unit_price=_number(new["unit_price"]),
+            reorder_level=Decimal(new["reorder_level"]),
+        ),
+    )

@@ -1,0 +1,104 @@
+"""The Redis side of a sale's life: the intake record (source of truth until applied) and the apply stream.
+
+A sale is recorded and appended to a stream in one Lua call. Workers read the stream through a
+consumer group and acknowledge an entry only after its PostgreSQL transaction committed, so a
+crash anywhere leaves the entry pending, to be read again by its consumer or claimed by another.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from domain.sale import Sale
+
+GROUP = "appliers"
+KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
+
+
+@dataclass(frozen=True)
+class Recorded:
+    outcome: str  # "new", "repeat" or "conflict"
+    kick: bool = False  # a drain should be triggered now
+    record: dict | None = None  # the stored record, for a repeat
+
+
+@dataclass(frozen=True)
+class Entry:
+    entry_id: str
+    external_id: str
+    sale: dict  # Sale.to_dict(); parsed by the caller so one bad entry cannot stop a batch
+
+
+class Intake:
+    def __init__(self, client: redis.Redis, prefix: str, record_ttl: int):
+        self.redis = client
+        self.prefix = prefix
+        self.stream = f"{prefix}sales"
+        self.kick_key = f"{prefix}drain-kick"
+        self.record_ttl = record_ttl
+        self._record = client.register_script(Path(__file__).with_name("record_sale.lua").read_text())
+
+    def record_key(self, external_id: str) -> str:
+        return f"{self.prefix}sale:{external_id}"
+
+    def record(self, sale: Sale, fingerprint: str) -> Recorded:
+        keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
+        args = [fingerprint, sale.device, sale.received_at.isoformat(), sale.external_id,
+                json.dumps(sale.to_dict(), separators=(",", ":")), KICK_EVERY_MS]
+        reply = self._record(keys=keys, args=args)
+        outcome = reply[0].decode()
+        if outcome == "repeat":
+            flat = [item.decode() for item in reply[1]]
+            return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
+        return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
+
+    def status(self, external_id: str) -> dict | None:
+        raw = self.redis.hgetall(self.record_key(external_id))
+        return {key.decode(): value.decode() for key, value in raw.items()} or None
+
+    def ensure_group(self) -> None:
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def claim(self, consumer: str, count: int, reclaim_after_ms: int) -> list[Entry]:
+        """Up to `count` entries: this consumer's own unfinished ones first, then a dead
+        consumer's, then new ones."""
+        self.ensure_group()
+        mine = self.redis.xreadgroup(GROUP, consumer, {self.stream: "0"}, count=count)
+        entries = mine[0][1] if mine else []
+        if not entries:
+            entries = self.redis.xautoclaim(self.stream, GROUP, consumer, reclaim_after_ms, "0-0", count=count)[1]
+        if not entries:
+            fresh = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
+            entries = fresh[0][1] if fresh else []
+        return [_entry(entry_id, fields) for entry_id, fields in entries if fields]
+
+    def settle(self, entry_ids: list[str], outcomes: dict[str, dict]) -> None:
+        """After commit: publish each sale's final status, then acknowledge and drop its entries."""
+        pipe = self.redis.pipeline(transaction=True)
+        for external_id, status in outcomes.items():
+            key = self.record_key(external_id)
+            pipe.hset(key, mapping={name: _text(value) for name, value in status.items()})
+            pipe.expire(key, self.record_ttl)
+        if entry_ids:
+            pipe.xack(self.stream, GROUP, *entry_ids)
+            pipe.xdel(self.stream, *entry_ids)
+        pipe.execute()
+
+    def backlog(self) -> int:
+        """Sales recorded and not yet acknowledged by a worker."""
+        return self.redis.xlen(self.stream)
+
+
+def _entry(entry_id: bytes, fields: dict) -> Entry:
+    return Entry(entry_id.decode(), fields[b"external_id"].decode(), json.loads(fields[b"sale"]))
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))

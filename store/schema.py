@@ -1,0 +1,115 @@
+"""The PostgreSQL schema as typed SQLAlchemy models; Alembic migrations follow it."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Quantity = Annotated[Decimal, "quantity"]  # stock, quantities: 3 places
+Price = Annotated[Decimal, "price"]  # unit prices: 4 places
+Amount = Annotated[Decimal, "amount"]  # subtotals and totals: exact products of the two
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        Quantity: Numeric(18, 3),
+        Price: Numeric(18, 4),
+        Amount: Numeric(32, 7),
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+    }
+
+
+def created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_volatile: Mapped[bool] = mapped_column(default=False)
+    unit_price: Mapped[Price | None]
+    price_set_at: Mapped[datetime | None]  # client time of the sale that set a volatile price
+    stock: Mapped[Quantity] = mapped_column(default=Decimal(0))
+    reorder_level: Mapped[Quantity] = mapped_column(default=Decimal(0))
+    created_at: Mapped[datetime] = created()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=False), unique=True)
+    device: Mapped[str] = mapped_column(String(100))
+    source_device: Mapped[str] = mapped_column(String(100))
+    client_timestamp: Mapped[datetime]
+    received_at: Mapped[datetime]
+    synced_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    total: Mapped[Amount]
+
+
+class SaleItem(Base):
+    __tablename__ = "sale_items"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sale_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[Quantity]
+    unit_price: Mapped[Price]
+    subtotal: Mapped[Amount]
+
+
+class StockAlert(Base):
+    __tablename__ = "stock_alerts"
+    __table_args__ = (
+        # At most one open alert per product, whatever races.
+        Index("one_open_alert_per_product", "product_id", unique=True, postgresql_where=text("status = 'open'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    stock: Mapped[Quantity]
+    reorder_level: Mapped[Quantity]
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    raised_at: Mapped[datetime] = created()
+    resolved_at: Mapped[datetime | None]
+
+
+class StockAdjustment(Base):
+    __tablename__ = "stock_adjustments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[Quantity]
+    reason: Mapped[str] = mapped_column(Text)
+    stock_after: Mapped[Quantity]
+    device: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created()
+
+
+class RejectedSale(Base):
+    __tablename__ = "rejected_sales"
+    external_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    device: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    sale: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    rejected_at: Mapped[datetime] = created()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index("one_active_token_per_device", "device", unique=True, postgresql_where=text("revoked_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(String(100))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
+    created_at: Mapped[datetime] = created()
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,56 @@
+"""Configuration, read once from the environment, with working local defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+
+def psycopg2_url(url: str) -> str:
+    """Accept the usual postgres:// spellings; SQLAlchemy 2.1 would map them to psycopg 3."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None  # None: the embedded server under data_dir
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    redis_prefix: str = "salesync:"
+    apply_batch: int = 100  # sales applied in one PostgreSQL transaction
+    drain_interval: float = 1.0  # seconds between beat's safety-net drains
+    reclaim_after: float = 60.0  # seconds a delivered sale may stay unacknowledged before another worker takes it
+    max_body_bytes: int = 64 * 1024
+    record_ttl: int = 30 * 24 * 3600  # seconds an applied sale's intake record stays in Redis
+    token_cache_seconds: float = 5.0  # a revoked token stops working within this on every web worker
+    retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        def get(name, cast, default):
+            value = environ.get(name)
+            return default if value in (None, "") else cast(value)
+
+        database_url = get("DATABASE_URL", psycopg2_url, None)
+        return cls(
+            database_url=database_url,
+            redis_url=get("REDIS_URL", str, None),
+            data_dir=get("SALESYNC_DATA_DIR", Path, cls.data_dir),
+            redis_prefix=get("SALESYNC_REDIS_PREFIX", str, cls.redis_prefix),
+            apply_batch=get("SALESYNC_APPLY_BATCH", int, cls.apply_batch),
+            drain_interval=get("SALESYNC_DRAIN_INTERVAL", float, cls.drain_interval),
+            reclaim_after=get("SALESYNC_RECLAIM_AFTER", float, cls.reclaim_after),
+            max_body_bytes=get("SALESYNC_MAX_BODY_BYTES", int, cls.max_body_bytes),
+            record_ttl=get("SALESYNC_RECORD_TTL", int, cls.record_ttl),
+            token_cache_seconds=get("SALESYNC_TOKEN_CACHE_SECONDS", float, cls.token_cache_seconds),
+            retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),
+        )
+
+    def require_urls(self) -> Settings:
+        if not self.database_url or not self.redis_url:
+            raise RuntimeError("DATABASE_URL and REDIS_URL must be set (salesync serve sets them for you)")
+        return self

@@ -1,0 +1,69 @@
+"""API tokens: stored hashed in PostgreSQL, published to Redis so intake auth never touches PostgreSQL."""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store.schema import ApiToken
+
+
+@dataclass(frozen=True)
+class Caller:
+    device: str
+    is_admin: bool
+
+
+class TokenError(ValueError):
+    pass
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_key(prefix: str) -> str:
+    return f"{prefix}tokens"
+
+
+def create(session: Session, device: str, is_admin: bool) -> str:
+    if session.scalar(select(ApiToken.id).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))):
+        raise TokenError(f"device {device!r} already has an active token; revoke it first")
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(device=device, is_admin=is_admin, token_hash=token_hash(token)))
+    session.flush()
+    return token
+
+
+def revoke(session: Session, device: str, now: datetime) -> bool:
+    result = session.execute(update(ApiToken).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=now))
+    return result.rowcount > 0
+
+
+def active(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.device, ApiToken.id)))
+
+
+def publish(session: Session, client: redis.Redis, prefix: str) -> int:
+    """Make Redis hold exactly the active tokens (PostgreSQL is the truth)."""
+    rows = session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
+    mapping = {row.token_hash: json.dumps({"device": row.device, "is_admin": row.is_admin}) for row in rows}
+    key = tokens_key(prefix)
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(key)
+    if mapping:
+        pipe.hset(key, mapping=mapping)
+    pipe.execute()
+    return len(mapping)
+
+
+def lookup(client: redis.Redis, prefix: str, token: str) -> Caller | None:
+    raw = client.hget(tokens_key(prefix), token_hash(token))
+    return None if raw is None else Caller(**json.loads(raw))

@@ -1,0 +1,84 @@
+"""JSON views of stored rows, shared by the status endpoint and the apply step."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.money import format_amount, format_quantity
+from store.schema import Product, RejectedSale, Sale, SaleItem, StockAlert
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def sale_view(sale: Sale, items: list[SaleItem]) -> dict:
+    return {
+        "external_id": sale.external_id,
+        "device": sale.device,
+        "source_device": sale.source_device,
+        "client_timestamp": timestamp(sale.client_timestamp),
+        "synced_at": timestamp(sale.synced_at),
+        "total": format_amount(sale.total),
+        "items": [
+            {
+                "product": item.product_id,
+                "quantity": format_quantity(item.quantity),
+                "unit_price": format_amount(item.unit_price),
+                "subtotal": format_amount(item.subtotal),
+            }
+            for item in items
+        ],
+    }
+
+
+def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
+    """Status records of sales already in PostgreSQL, by external_id."""
+    sales = session.scalars(select(Sale).where(Sale.external_id.in_(external_ids))).all()
+    if not sales:
+        return {}
+    items: dict[int, list[SaleItem]] = {sale.id: [] for sale in sales}
+    for item in session.scalars(select(SaleItem).where(SaleItem.sale_id.in_(items)).order_by(SaleItem.id)):
+        items[item.sale_id].append(item)
+    return {sale.external_id: applied_status(sale.received_at, sale_view(sale, items[sale.id])) for sale in sales}
+
+
+def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
+    rows = session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids)))
+    return {row.external_id: rejected_status(row.device, row.received_at, row.reason) for row in rows}
+
+
+def applied_status(received_at: datetime, view: dict) -> dict:
+    return {"status": "applied", "device": view["device"], "received_at": timestamp(received_at), "sale": view}
+
+
+def rejected_status(device: str, received_at: datetime, reason: str) -> dict:
+    return {"status": "rejected", "device": device, "received_at": timestamp(received_at), "error": reason}
+
+
+def product_view(product: Product) -> dict:
+    return {
+        "id": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "is_volatile": product.is_volatile,
+        "unit_price": None if product.unit_price is None else format_amount(product.unit_price),
+        "stock": format_quantity(product.stock),
+        "reorder_level": format_quantity(product.reorder_level),
+        "created_at": timestamp(product.created_at),
+        "updated_at": timestamp(product.updated_at),
+    }
+
+
+def alert_view(alert: StockAlert) -> dict:
+    return {
+        "id": alert.id,
+        "product": alert.product_id,
+        "status": alert.status,
+        "stock": format_quantity(alert.stock),
+        "reorder_level": format_quantity(alert.reorder_level),
+        "raised_at": timestamp(alert.raised_at),
+        "resolved_at": timestamp(alert.resolved_at),
+    }

@@ -1,0 +1,1 @@
+"""The Flask HTTP API: parse and validate, authenticate, hand over, answer."""

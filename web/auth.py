@@ -1,0 +1,52 @@
+"""Token authentication against Redis, with a short per-process cache (revocation bound)."""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, g, request
+
+from store.tokens import Caller, lookup
+from web.problems import Problem
+
+CACHE_LIMIT = 10_000
+
+
+class TokenCache:
+    """Known tokens for `seconds`: a revoked token stops working within that on every web worker."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.entries: dict[str, tuple[Caller, float]] = {}
+
+    def get(self, token: str) -> Caller | None:
+        hit = self.entries.get(token)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def put(self, token: str, caller: Caller) -> None:
+        if len(self.entries) >= CACHE_LIMIT:
+            self.entries.clear()
+        self.entries[token] = (caller, time.monotonic() + self.seconds)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Token"})
+
+
+def authenticate(admin: bool = False) -> Caller:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Token" or not token.strip():
+        raise unauthorized("Send 'Authorization: Token <token>'.")
+    token = token.strip()
+    res = current_app.extensions["salesync"]
+    caller = res.tokens.get(token)
+    if caller is None:
+        caller = lookup(res.redis, res.settings.redis_prefix, token)
+        if caller is None:
+            raise unauthorized("The token is unknown or revoked.")
+        res.tokens.put(token, caller)
+    if admin and not caller.is_admin:
+        raise Problem(403, "Forbidden", "This endpoint needs an admin token.")
+    g.caller = caller
+    return caller

@@ -1,0 +1,52 @@
+"""RFC 9457 problem details: every error leaves as application/problem+json."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str, errors: list[dict] | None = None,
+                 headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.errors, self.headers = status, title, detail, errors, headers or {}
+
+
+def invalid(errors: list[dict]) -> Problem:
+    return Problem(400, "Invalid request", "One or more fields are invalid; see errors.", errors)
+
+
+def respond(problem: Problem) -> Response:
+    body = {"type": "about:blank", "title": problem.title, "status": problem.status, "detail": problem.detail}
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    response = Response(json.dumps(body), problem.status, mimetype="application/problem+json")
+    response.headers.update(problem.headers)
+    return response
+
+
+def register(app: Flask, retry_after: int) -> None:
+    app.register_error_handler(Problem, respond)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        response = respond(Problem(error.code or 500, error.name, error.description or error.name))
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(redis.RedisError)
+    def redis_down(error: redis.RedisError) -> Response:
+        log.warning("redis unavailable: %s", error)
+        return respond(Problem(503, "Service Unavailable", "The sales queue is unreachable; retry later.",
+                               headers={"Retry-After": str(retry_after)}))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return respond(Problem(500, "Internal Server Error", "An unexpected error occurred."))

@@ -1,0 +1,95 @@
+"""Request models: the one place that says what a valid body is (and, later, the OpenAPI schema)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Callable
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from domain.money import PrecisionError, check_level, check_price, check_quantity
+
+MAX_ITEMS = 500
+MAX_CLOCK_SKEW = timedelta(days=1)  # a till's clock may run ahead, not by more than this
+
+
+def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
+    """Numbers arrive as strings or as JSON numbers already read exactly into Decimal; never float."""
+    def parse(value: object) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+            raise ValueError("must be a decimal number, as a string or a JSON number")
+        try:
+            number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        except ArithmeticError:
+            raise ValueError("must be a decimal number") from None
+        try:
+            return check(number)
+        except PrecisionError as error:
+            raise ValueError(str(error)) from None
+    return parse
+
+
+Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity))]
+Price = Annotated[Decimal, BeforeValidator(exact(check_price))]
+Level = Annotated[Decimal, BeforeValidator(exact(check_level))]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(str.strip)]
+Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(str.strip)]
+Device = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone offset, for example 2026-01-31T14:30:00Z")
+    if value - datetime.now(timezone.utc) > MAX_CLOCK_SKEW:
+        raise ValueError("is more than a day in the future; check the device clock")
+    return value.astimezone(timezone.utc)
+
+
+class ProductData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Sku
+    name: Text
+    is_volatile: StrictBool
+    unit_price: Price | None = None
+    reorder_level: Level = Decimal(0)
+
+
+class SaleItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a client's subtotal is ignored: the server computes it
+    product: Annotated[StrictInt, Field(gt=0)] | None = None
+    product_data: ProductData | None = None
+    quantity: Quantity
+    unit_price: Price | None = None
+
+    @model_validator(mode="after")
+    def one_product(self) -> SaleItem:
+        if (self.product is None) == (self.product_data is None):
+            raise ValueError("give exactly one of product (an id) or product_data (a new product)")
+        if self.product_data is not None and self.unit_price is None and self.product_data.unit_price is None:
+            raise ValueError("a line with product_data needs a unit_price (on the line or in product_data)")
+        return self
+
+
+class SaleIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a client's total is ignored: the server computes it
+    external_id: UUID | None = None
+    source_device: Device | None = None
+    client_timestamp: Annotated[datetime, AfterValidator(aware)] | None = None
+    items: Annotated[list[SaleItem], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Sku
+    name: Text
+    is_volatile: StrictBool = False
+    unit_price: Price | None = None
+    stock: Level = Decimal(0)
+    reorder_level: Level = Decimal(0)
+
+
+class StockAdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quantity: Level
+    reason: Text

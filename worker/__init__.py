@@ -1,0 +1,1 @@
+"""Celery worker and beat: shells around the apply step in store.apply."""

@@ -1,0 +1,36 @@
+"""Per-process connections for tasks, built on first use (after the pool forks)."""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.db import make_engine, make_sessions
+from store.intake import Intake
+from store.settings import Settings
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    redis: redis.Redis
+    intake: Intake
+    consumer: str  # this process's name in the stream's consumer group
+
+
+@functools.cache
+def resources() -> Resources:
+    settings = Settings.from_env().require_urls()
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    return Resources(
+        settings=settings,
+        sessions=make_sessions(make_engine(settings.database_url)),
+        redis=client,
+        intake=Intake(client, settings.redis_prefix, settings.record_ttl),
+        consumer=f"{socket.gethostname()}-{os.getpid()}",
+    )
