@@ -60,8 +60,8 @@ def start_redis(directory: Path, port: int | None = None, durable: bool = True,
     args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory.resolve()),
             "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
             "--appendonly", "yes" if durable else "no", "--appendfsync", "always", *extra]
-    log = open(directory / "redis.log", "ab")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(directory / "redis.log", "ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     wait_for_redis(url, process)
     (directory / "port").write_text(str(port))

@@ -43,7 +43,7 @@ def serve(args, settings: Settings) -> int:
         python = sys.executable
         commands = {
             "web": [python, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--workers", str(args.web_workers),
-                    "--access-logfile", "-", "web.app:create_app()"],
+                    "--access-logfile", "-", "--no-control-socket", "web.app:create_app()"],
             "worker": [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
                        "--concurrency", str(args.worker_concurrency)],
             "beat": [python, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "INFO",

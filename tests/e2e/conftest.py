@@ -1,0 +1,60 @@
+"""One running salesync (gunicorn + Celery worker + beat) per module, against the real servers."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+import redis
+import requests
+
+from store import tokens
+from tests.processes import Stack, environment
+
+
+@pytest.fixture(scope="module")
+def stack(database_url, redis_url, run_prefix, tmp_path_factory, engine):
+    from store.db import make_sessions
+    settings = replace(__import__("store.settings", fromlist=["Settings"]).Settings(),
+                       database_url=database_url, redis_url=redis_url,
+                       redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
+                       data_dir=tmp_path_factory.mktemp("stack"))
+    running = Stack(settings, environment(settings))
+    running.sessions = make_sessions(engine)
+    with running.sessions.begin() as session:
+        running.tokens = {name: tokens.create(session, f"{name}-{time.time_ns()}", name == "admin")
+                          for name in ("till-1", "till-2", "admin")}
+        tokens.publish(session, redis.Redis.from_url(redis_url), settings.redis_prefix)
+    try:
+        yield running.start_all()
+    finally:
+        running.stop_all()
+
+
+class Api:
+    """A device's HTTP client, as a till would use it."""
+
+    def __init__(self, base: str, token: str):
+        self.base = base
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Token {token}"
+
+    def post(self, path, body):
+        return self.http.post(self.base + path, json=body, timeout=10)
+
+    def get(self, path):
+        return self.http.get(self.base + path, timeout=10)
+
+    def settled(self, external_id: str, timeout: float = 30) -> dict:
+        """Poll a sale's status until it is applied or rejected (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            body = self.get(f"/api/sales/{external_id}/").json()
+            if body["status"] != "queued" or time.monotonic() > deadline:
+                return body
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return {name: Api(stack.url, token) for name, token in stack.tokens.items()}

@@ -1,0 +1,249 @@
+"""The HTTP intake against a real Redis: answers, validation, auth, and that errors record nothing."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from store import tokens
+from tests.servers import delete_prefix
+from web.app import create_app
+
+SALE_ID = "550e8400-e29b-41d4-a716-446655440000"
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def till(sessions, settings, redis_client):
+    """Tokens for two tills and an admin, published to Redis as serve does."""
+    with sessions.begin() as session:
+        issued = {name: tokens.create(session, name, name == "admin") for name in ("till-1", "till-2", "admin")}
+        tokens.publish(session, redis_client, settings.redis_prefix)
+    return {name: {"Authorization": f"Token {token}"} for name, token in issued.items()}
+
+
+def bread_sale(**changes):
+    body = {"external_id": SALE_ID, "source_device": "mobile-app-v1.2", "client_timestamp": "2026-01-31T14:30:00Z",
+            "items": [{"product": 5, "quantity": "0.75", "unit_price": "1.50"}]}
+    return {**body, **changes}
+
+
+def nothing_recorded(intake) -> bool:
+    return intake.redis.exists(intake.stream) == 0 or intake.backlog() == 0
+
+
+def test_a_new_sale_is_accepted_and_queued(client, till, intake):
+    response = client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+
+    assert response.status_code == 202
+    assert response.json == {"external_id": SALE_ID, "status": "queued"}
+    assert response.headers["Location"] == f"/api/sales/{SALE_ID}/"
+    assert intake.backlog() == 1
+    assert intake.status(SALE_ID)["status"] == "queued"
+
+
+def test_the_same_sale_again_answers_200_with_its_status_and_queues_nothing_more(client, till, intake):
+    client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+    # The same payload, numbers written differently, a client total that is ignored.
+    again = bread_sale(items=[{"product": 5, "quantity": 0.750, "unit_price": 1.5}], total="999")
+    response = client.post("/api/sales/", data=json.dumps(again), content_type="application/json",
+                           headers=till["till-1"])
+
+    assert response.status_code == 200
+    assert response.json["external_id"] == SALE_ID
+    assert response.json["status"] == "queued"
+    assert intake.backlog() == 1
+
+
+def test_the_same_external_id_with_a_different_payload_is_422_and_changes_nothing(client, till, intake):
+    client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+    changed = bread_sale(items=[{"product": 5, "quantity": "2", "unit_price": "1.50"}])
+
+    response = client.post("/api/sales/", json=changed, headers=till["till-1"])
+
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert intake.backlog() == 1
+
+
+def test_another_device_reusing_an_external_id_is_422(client, till):
+    client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+
+    assert client.post("/api/sales/", json=bread_sale(), headers=till["till-2"]).status_code == 422
+
+
+def test_a_missing_external_id_is_generated(client, till):
+    body = bread_sale()
+    del body["external_id"]
+    response = client.post("/api/sales/", json=body, headers=till["till-1"])
+
+    assert response.status_code == 202
+    assert uuid.UUID(response.json["external_id"])
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"items": []}, "items"),
+    ({"items": [{"product": 5, "quantity": "0.0001", "unit_price": "1"}]}, "items.0.quantity"),
+    ({"items": [{"product": 5, "quantity": "1", "unit_price": "1.00001"}]}, "items.0.unit_price"),
+    ({"items": [{"product": 5, "quantity": "0", "unit_price": "1"}]}, "items.0.quantity"),
+    ({"items": [{"product": 5, "quantity": "-1", "unit_price": "1"}]}, "items.0.quantity"),
+    ({"items": [{"product": 5, "quantity": "NaN", "unit_price": "1"}]}, "items.0.quantity"),
+    ({"items": [{"product": 5, "quantity": True, "unit_price": "1"}]}, "items.0.quantity"),
+    ({"items": [{"quantity": "1", "unit_price": "1"}]}, "items.0"),
+    ({"items": [{"product": 5, "product_data": {"sku": "X", "name": "X", "is_volatile": False},
+                 "quantity": "1", "unit_price": "1"}]}, "items.0"),
+    ({"items": [{"product_data": {"sku": "X", "name": "X", "is_volatile": False}, "quantity": "1"}]}, "items.0"),
+    ({"external_id": "UUID-123"}, "external_id"),
+    ({"client_timestamp": "2026-01-31T14:30:00"}, "client_timestamp"),
+    ({"client_timestamp": "2999-01-01T00:00:00Z"}, "client_timestamp"),
+])
+def test_an_invalid_field_is_400_with_its_name_and_records_nothing(client, till, intake, body, field):
+    response = client.post("/api/sales/", json=bread_sale(**body), headers=till["till-1"])
+
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    assert field in [error["field"] for error in response.json["errors"]]
+    assert nothing_recorded(intake)
+
+
+@pytest.mark.parametrize("raw", [b"{", b'{"items": [{"product": 5, "quantity": NaN}]}', b"[" * 100_000])
+def test_malformed_json_is_400(client, till, intake, raw):
+    response = client.post("/api/sales/", data=raw, content_type="application/json", headers=till["till-1"])
+
+    assert response.status_code in (400, 413)
+    assert response.content_type == "application/problem+json"
+    assert nothing_recorded(intake)
+
+
+def test_numbers_are_read_exactly_from_their_text(client, till, intake):
+    body = json.dumps(bread_sale(items=[{"product": 5, "quantity": "1", "unit_price": "0"}])).replace(
+        '"unit_price": "0"', '"unit_price": 0.1000')
+    response = client.post("/api/sales/", data=body, content_type="application/json", headers=till["till-1"])
+
+    assert response.status_code == 202
+    stream = intake.redis.xrange(intake.stream)
+    assert json.loads(stream[0][1][b"sale"])["lines"][0]["unit_price"] == "0.1000"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Token nope"}, {"Authorization": "Bearer x"}])
+def test_a_missing_or_unknown_token_is_401(client, headers, intake, till):
+    response = client.post("/api/sales/", json=bread_sale(), headers=headers)
+
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert nothing_recorded(intake)
+
+
+def test_a_revoked_token_is_401_once_the_cache_expires(settings, sessions, redis_client, till, intake):
+    client = create_app(replace(settings, token_cache_seconds=0)).test_client()
+    with sessions.begin() as session:
+        tokens.revoke(session, "till-1", __import__("datetime").datetime.now())
+        tokens.publish(session, redis_client, settings.redis_prefix)
+
+    assert client.post("/api/sales/", json=bread_sale(), headers=till["till-1"]).status_code == 401
+
+
+def test_a_body_that_is_not_json_is_415(client, till, intake):
+    response = client.post("/api/sales/", data="external_id=1", headers=till["till-1"])
+
+    assert response.status_code == 415
+    assert nothing_recorded(intake)
+
+
+def test_a_body_over_the_limit_is_413(settings, till, intake):
+    client = create_app(replace(settings, max_body_bytes=1024)).test_client()
+    body = bread_sale(items=[{"product": 5, "quantity": "1", "unit_price": "1"}] * 100)
+
+    response = client.post("/api/sales/", json=body, headers=till["till-1"])
+
+    assert response.status_code == 413
+    assert response.content_type == "application/problem+json"
+    assert nothing_recorded(intake)
+
+
+def test_an_unreachable_redis_is_503_with_retry_after(settings, till):
+    client = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0")).test_client()
+
+    response = client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_sales_are_append_only(client, till, method):
+    response = getattr(client, method)(f"/api/sales/{SALE_ID}/", headers=till["admin"])
+
+    assert response.status_code == 405
+    assert response.content_type == "application/problem+json"
+
+
+def test_a_device_sees_only_its_own_sales_and_an_admin_sees_all(client, till):
+    client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+
+    assert client.get(f"/api/sales/{SALE_ID}/", headers=till["till-1"]).status_code == 200
+    assert client.get(f"/api/sales/{SALE_ID}/", headers=till["till-2"]).status_code == 404
+    assert client.get(f"/api/sales/{SALE_ID}/", headers=till["admin"]).status_code == 200
+    assert client.get(f"/api/sales/{uuid.uuid4()}/", headers=till["admin"]).status_code == 404
+    assert client.get("/api/sales/not-a-uuid/", headers=till["admin"]).status_code == 404
+
+
+def test_only_an_admin_creates_products(client, till):
+    juice = {"sku": "JUICE-1L", "name": "Juice 1L", "unit_price": "0.50", "stock": "10", "reorder_level": "3"}
+
+    assert client.post("/api/products/", json=juice, headers=till["till-1"]).status_code == 403
+    created = client.post("/api/products/", json=juice, headers=till["admin"])
+    assert created.status_code == 201
+    assert created.json | {"created_at": None, "updated_at": None} == {
+        "id": created.json["id"], "sku": "JUICE-1L", "name": "Juice 1L", "is_volatile": False, "unit_price": "0.50",
+        "stock": "10", "reorder_level": "3", "created_at": None, "updated_at": None}
+    assert client.post("/api/products/", json=juice, headers=till["admin"]).status_code == 409
+    assert [p["sku"] for p in client.get("/api/products/?sku=JUICE-1L", headers=till["till-1"]).json] == ["JUICE-1L"]
+    assert client.get("/api/products/?sku=NONE", headers=till["till-1"]).json == []
+    assert client.get(f"/api/products/{created.json['id']}/", headers=till["till-2"]).json["sku"] == "JUICE-1L"
+    assert client.get("/api/products/999999/", headers=till["till-2"]).status_code == 404
+
+
+def test_stock_adjustments_open_and_resolve_alerts(client, till):
+    juice = client.post("/api/products/", json={"sku": "JUICE-1L", "name": "Juice", "stock": "5", "reorder_level": "3"},
+                        headers=till["admin"]).json
+    url = f"/api/products/{juice['id']}/stock-adjustments/"
+
+    down = client.post(url, json={"quantity": "-4", "reason": "breakage"}, headers=till["admin"])
+    assert (down.status_code, down.json["stock"]) == (201, "1")
+    assert [a["status"] for a in client.get("/api/alerts/?status=open", headers=till["till-1"]).json] == ["open"]
+
+    up = client.post(url, json={"quantity": "10", "reason": "delivery"}, headers=till["admin"])
+    assert (up.status_code, up.json["stock"]) == (201, "11")
+    assert client.get("/api/alerts/?status=open", headers=till["till-1"]).json == []
+    assert len(client.get("/api/alerts/?status=resolved", headers=till["till-1"]).json) == 1
+    assert client.get("/api/alerts/?status=maybe", headers=till["till-1"]).status_code == 400
+    assert client.post(url, json={"quantity": "1", "reason": "x"}, headers=till["till-1"]).status_code == 403
+    assert client.post("/api/products/999999/stock-adjustments/", json={"quantity": "1", "reason": "x"},
+                       headers=till["admin"]).status_code == 404
+
+
+def test_health_and_readiness(client, sessions):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json["status"]) == (200, "ready")
+
+
+def test_readiness_fails_when_redis_is_unreachable(settings, sessions):
+    client = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0")).test_client()
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json["checks"]["redis"] == "unreachable"
