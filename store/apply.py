@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     inserted = _insert_sales(session, priced, now)
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
-    _write_effects(session, apply_sales(fresh, products), now)
+    _write_effects(session, apply_sales(fresh, products))
     reject(session, [(sales[external_id], reason) for external_id, reason in rejected.items()])
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
@@ -71,15 +71,17 @@ def _unknown_products(session: Session, sales: list[Sale]) -> dict[str, str]:
 
 def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
     """Resolve product_data by sku, creating what is missing; a racing creator's product is reused."""
-    new: dict[str, NewProduct] = {}
+    new: dict[str, tuple[NewProduct, Decimal | None]] = {}
     for sale in sales:
         for line in sale.lines:
             if line.new_product is not None:
-                new.setdefault(line.new_product.sku, line.new_product)
+                new.setdefault(line.new_product.sku, (line.new_product, line.unit_price))
     if not new:
         return {}
-    rows = [{"sku": sku, "name": p.name, "is_volatile": p.is_volatile, "unit_price": p.unit_price,
-             "reorder_level": p.reorder_level, "stock": Decimal(0)} for sku, p in sorted(new.items())]
+    # Without a unit_price in product_data, the price it was first sold at becomes its default.
+    rows = [{"sku": sku, "name": p.name, "is_volatile": p.is_volatile, "stock": Decimal(0),
+             "unit_price": p.unit_price if p.unit_price is not None else sold_at, "reorder_level": p.reorder_level}
+            for sku, (p, sold_at) in sorted(new.items())]
     # Sorted inserts, before any product row lock: concurrent creators queue instead of deadlocking.
     session.execute(insert(schema.Product).on_conflict_do_nothing(index_elements=["sku"]), rows)
     found = session.execute(select(schema.Product.sku, schema.Product.id).where(schema.Product.sku.in_(new)))
@@ -120,15 +122,15 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
         session.execute(insert(schema.SaleItem.__table__), rows)
 
 
-def _write_effects(session: Session, effects: Effects, now: datetime) -> None:
+def _write_effects(session: Session, effects: Effects) -> None:
     if effects.products:
         table = schema.Product.__table__
         statement = (update(table).where(table.c.id == bindparam("product_id"))
                      .values(stock=bindparam("new_stock"), unit_price=bindparam("new_price"),
-                             price_set_at=bindparam("new_price_set_at"), updated_at=bindparam("now")))
+                             price_set_at=bindparam("new_price_set_at"), updated_at=func.now()))
         session.connection().execute(statement, [
             {"product_id": p.id, "new_stock": p.stock, "new_price": p.unit_price,
-             "new_price_set_at": p.price_set_at, "now": now} for p in effects.products.values()])
+             "new_price_set_at": p.price_set_at} for p in effects.products.values()])
     if effects.alerts:
         rows = [{"product_id": a.product_id, "stock": a.stock, "reorder_level": a.reorder_level, "status": "open"}
                 for a in effects.alerts]

@@ -60,6 +60,7 @@ def test_an_offline_juice_sale_creates_the_product_deducts_stock_and_raises_an_a
         alerts = session.scalars(select(StockAlert)).all()
     assert status["sale"]["total"] == "25.00"
     assert juice.stock == Decimal("-50")
+    assert juice.unit_price == Decimal("0.50")  # the price it was first sold at becomes its default
     assert [(a.product_id, a.stock, a.status) for a in alerts] == [(juice.id, Decimal("-50"), "open")]
 
 
