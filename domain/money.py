@@ -1,5 +1,5 @@
 """Exact decimal rules for quantities and money: the precision salesync accepts and how it prints."""
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 QUANTITY_PLACES = 3  # a till weighs to the gram or millilitre
 PRICE_PLACES = 4  # unit prices such as fuel at 1.8990 a litre
@@ -7,13 +7,22 @@ MAX_QUANTITY = Decimal("1000000000")  # exclusive bound, keeps products and sums
 MAX_PRICE = Decimal("1000000000")
 
 
+# Arithmetic on money never rounds: 60 digits hold any product and sum the limits allow, and
+# Inexact turns a rounding that should never happen into an error instead of a wrong total.
+EXACT = Context(prec=60, traps=[Inexact, InvalidOperation, Overflow])
+
+
 class PrecisionError(ValueError):
     """A number that salesync would have to round, or that is out of range."""
 
 
 def decimal_places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    """Places that carry a digit: Decimal('1.50') has 1. Never rounds, however long the number."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -exponent - trailing_zeros) if any(digits) else 0
 
 
 def check(value: Decimal, *, places: int, maximum: Decimal, minimum: Decimal, inclusive_min: bool) -> Decimal:
@@ -45,7 +54,7 @@ def check_level(value: Decimal) -> Decimal:
 
 def format_quantity(value: Decimal) -> str:
     """Shortest exact text: Decimal('50.000') -> '50', Decimal('0.500') -> '0.5'."""
-    text = format(value.normalize(), "f")
+    text = format(value.normalize(EXACT), "f")
     return "0" if text in ("-0", "0") else text
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Mapping
 
+from domain.money import EXACT
 from domain.sale import Sale
 
 
@@ -59,7 +60,10 @@ class Effects:
 def price_sale(sale: Sale, products: Mapping[int, Product], ids_by_sku: Mapping[str, int]) -> PricedSale:
     """Server-side totals: subtotal = quantity x unit price exactly, total = sum of subtotals."""
     lines = tuple(_price_line(line, products, ids_by_sku) for line in sale.lines)
-    return PricedSale(sale, lines, sum((line.subtotal for line in lines), Decimal(0)))
+    total = Decimal(0)
+    for line in lines:
+        total = EXACT.add(total, line.subtotal)
+    return PricedSale(sale, lines, total)
 
 
 def _price_line(line, products, ids_by_sku) -> PricedLine:
@@ -70,7 +74,7 @@ def _price_line(line, products, ids_by_sku) -> PricedLine:
     unit_price = line.unit_price if line.unit_price is not None else product.unit_price
     if unit_price is None:
         raise SaleRejected(f"product {product_id} has no default price; send unit_price on the line")
-    return PricedLine(product_id, line.quantity, unit_price, line.quantity * unit_price)
+    return PricedLine(product_id, line.quantity, unit_price, EXACT.multiply(line.quantity, unit_price))
 
 
 def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, Product]) -> Effects:
@@ -79,13 +83,15 @@ def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, Product]) ->
     for priced in sales:
         for line in priced.lines:
             product = changed.get(line.product_id) or products[line.product_id]
-            changed[line.product_id] = _sell(product, line, priced.sale.client_timestamp)
+            sold = _sell(product, line, priced.sale.client_timestamp)
+            if sold is not product:
+                changed[line.product_id] = sold
     return Effects(changed, [alert for p in changed.values() if (alert := _low_stock(p))])
 
 
 def _sell(product: Product, line: PricedLine, sold_at: datetime) -> Product:
     if not product.is_volatile:
-        return replace(product, stock=product.stock - line.quantity)
+        return replace(product, stock=EXACT.subtract(product.stock, line.quantity))
     if product.price_set_at is None or sold_at > product.price_set_at:
         # An old offline sale arriving late must not overwrite a newer price.
         return replace(product, unit_price=line.unit_price, price_set_at=sold_at)
@@ -100,6 +106,6 @@ def _low_stock(product: Product) -> StockFellBelowReorder | None:
 
 def adjust_stock(product: Product, quantity: Decimal) -> tuple[Product, StockFellBelowReorder | None, bool]:
     """An operator's signed stock adjustment: the new state, an alert to open, whether to resolve one."""
-    adjusted = replace(product, stock=product.stock + quantity)
+    adjusted = replace(product, stock=EXACT.add(product.stock, quantity))
     resolves = product.has_open_alert and adjusted.stock >= adjusted.reorder_level
     return adjusted, _low_stock(adjusted), resolves

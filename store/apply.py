@@ -45,7 +45,8 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     reject(session, [(sales[external_id], reason) for external_id, reason in rejected.items()])
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
-    statuses |= views.applied_sales(session, [p.sale.external_id for p in fresh] + late)
+    statuses |= {p.sale.external_id: views.sold_view(p, now) for p in fresh}
+    statuses |= views.applied_sales(session, late)
     for external_id, reason in rejected.items():
         statuses[external_id] = views.rejected_status(sales[external_id].device, sales[external_id].received_at, reason)
     return statuses

@@ -2,19 +2,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.money import format_amount, format_quantity
+from domain.stock import PricedSale
 from store.schema import Product, RejectedSale, Sale, SaleItem, StockAlert
+
+
+class Sold(NamedTuple):
+    external_id: str
+    device: str
+    source_device: str
+    client_timestamp: datetime
+    synced_at: datetime
+    total: Decimal
 
 
 def timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def sale_view(sale: Sale, items: list[SaleItem]) -> dict:
+def sale_view(sale: Sale | Sold, items: list) -> dict:
+    """A sale as the API shows it, from stored rows or from what apply just wrote."""
     return {
         "external_id": sale.external_id,
         "device": sale.device,
@@ -34,8 +47,16 @@ def sale_view(sale: Sale, items: list[SaleItem]) -> dict:
     }
 
 
+def sold_view(priced: PricedSale, synced_at: datetime) -> dict:
+    sale = priced.sale
+    sold = Sold(sale.external_id, sale.device, sale.source_device, sale.client_timestamp, synced_at, priced.total)
+    return applied_status(sale.received_at, sale_view(sold, list(priced.lines)))
+
+
 def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
     """Status records of sales already in PostgreSQL, by external_id."""
+    if not external_ids:
+        return {}
     sales = session.scalars(select(Sale).where(Sale.external_id.in_(external_ids))).all()
     if not sales:
         return {}
@@ -46,6 +67,8 @@ def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
 
 
 def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
+    if not external_ids:
+        return {}
     rows = session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids)))
     return {row.external_id: rejected_status(row.device, row.received_at, row.reason) for row in rows}
 

@@ -141,8 +141,6 @@ def test_a_level_that_is_not_a_finite_number_is_rejected(text):
     assert rejected(check_level, text) == "must be a finite number"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: decimal_places() calls normalize(), which rounds to the 28-digit "
-                                      "context, so a number with more significant digits passes unchecked")
 @pytest.mark.parametrize(("check", "text"), [
     (check_quantity, "0.1000000000000000000000000000001"),  # 31 places, normalizes to 0.1
     (check_price, "1.0000000000000000000000000000004"),  # 31 places, normalizes to 1
