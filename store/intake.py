@@ -45,15 +45,23 @@ class Intake:
         return f"{self.prefix}sale:{external_id}"
 
     def record(self, sale: Sale, fingerprint: str) -> Recorded:
+        return _recorded(self._record(*self._record_call(sale, fingerprint)))
+
+    def record_many(self, sales: list[tuple[Sale, str]]) -> list[Recorded]:
+        """Record each sale atomically, all in one pipeline; in order, so a repeat within
+        the list is recognised as one."""
+        if len(sales) == 1:  # a pipeline costs an extra SCRIPT EXISTS round trip
+            return [self.record(*sales[0])]
+        pipe = self.redis.pipeline(transaction=False)
+        for sale, fingerprint in sales:
+            self._record(*self._record_call(sale, fingerprint), client=pipe)
+        return [_recorded(reply) for reply in pipe.execute()]
+
+    def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
         keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
         args = [fingerprint, sale.device, sale.received_at.isoformat(), sale.external_id,
                 json.dumps(sale.to_dict(), separators=(",", ":")), KICK_EVERY_MS]
-        reply = self._record(keys=keys, args=args)
-        outcome = reply[0].decode()
-        if outcome == "repeat":
-            flat = [item.decode() for item in reply[1]]
-            return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
-        return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
+        return keys, args
 
     def status(self, external_id: str) -> dict | None:
         raw = self.redis.hgetall(self.record_key(external_id))
@@ -94,6 +102,14 @@ class Intake:
     def backlog(self) -> int:
         """Sales recorded and not yet acknowledged by a worker."""
         return self.redis.xlen(self.stream)
+
+
+def _recorded(reply: list) -> Recorded:
+    outcome = reply[0].decode()
+    if outcome == "repeat":
+        flat = [item.decode() for item in reply[1]]
+        return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
+    return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
 
 
 def _entry(entry_id: bytes, fields: dict) -> Entry:

@@ -25,6 +25,7 @@ class Settings:
     drain_interval: float = 1.0  # seconds between beat's safety-net drains
     reclaim_after: float = 60.0  # seconds a delivered sale may stay unacknowledged before another worker takes it
     max_body_bytes: int = 64 * 1024
+    max_batch_bytes: int = 8 * 1024 * 1024  # POST /api/sales/batch/
     record_ttl: int = 30 * 24 * 3600  # seconds an applied sale's intake record stays in Redis
     token_cache_seconds: float = 5.0  # a revoked token stops working within this on every web worker
     retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
@@ -45,6 +46,7 @@ class Settings:
             drain_interval=get("SALESYNC_DRAIN_INTERVAL", float, cls.drain_interval),
             reclaim_after=get("SALESYNC_RECLAIM_AFTER", float, cls.reclaim_after),
             max_body_bytes=get("SALESYNC_MAX_BODY_BYTES", int, cls.max_body_bytes),
+            max_batch_bytes=get("SALESYNC_MAX_BATCH_BYTES", int, cls.max_batch_bytes),
             record_ttl=get("SALESYNC_RECORD_TTL", int, cls.record_ttl),
             token_cache_seconds=get("SALESYNC_TOKEN_CACHE_SECONDS", float, cls.token_cache_seconds),
             retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import redis
 from celery import Celery
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.db import make_engine, make_sessions
@@ -28,7 +28,12 @@ class Resources:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = (settings or Settings.from_env()).require_urls()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+
+    @app.before_request
+    def limit_body() -> None:
+        batch = request.endpoint == "sales.post_batch"
+        request.max_content_length = settings.max_batch_bytes if batch else settings.max_body_bytes
+
     app.json.sort_keys = False
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1,
                                   retry_on_timeout=False)

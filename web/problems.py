@@ -17,17 +17,25 @@ class Problem(Exception):
         self.status, self.title, self.detail, self.errors, self.headers = status, title, detail, errors, headers or {}
 
 
+    def body(self) -> dict:
+        body = {"type": "about:blank", "title": self.title, "status": self.status, "detail": self.detail}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
 def invalid(errors: list[dict]) -> Problem:
     return Problem(400, "Invalid request", "One or more fields are invalid; see errors.", errors)
 
 
 def respond(problem: Problem) -> Response:
-    body = {"type": "about:blank", "title": problem.title, "status": problem.status, "detail": problem.detail}
-    if problem.errors is not None:
-        body["errors"] = problem.errors
-    response = Response(json.dumps(body), problem.status, mimetype="application/problem+json")
+    response = respond_problem(problem.body())
     response.headers.update(problem.headers)
     return response
+
+
+def respond_problem(body: dict) -> Response:
+    return Response(json.dumps(body), body["status"], mimetype="application/problem+json")
 
 
 def register(app: Flask, retry_after: int) -> None:

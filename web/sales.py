@@ -16,8 +16,8 @@ from store import views
 from store.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
-from web.problems import Problem
-from web.schemas import SaleIn
+from web.problems import Problem, invalid, respond_problem
+from web.schemas import MAX_BATCH, SaleIn
 
 blueprint = Blueprint("sales", __name__)
 log = logging.getLogger(__name__)
@@ -27,18 +27,55 @@ log = logging.getLogger(__name__)
 def post_sale():
     caller = authenticate()
     body = parse(SaleIn, read_json())
-    sale = to_sale(body, caller, datetime.now(timezone.utc))
+    status, answer = accept(caller, [body])[0]
+    if status == 422:
+        return respond_problem(answer)
+    headers = {"Location": url_for("sales.get_sale", external_id=answer["external_id"])} if status == 202 else {}
+    return answer, status, headers
+
+
+@blueprint.post("/api/sales/batch/")
+def post_batch():
+    """Many sales in one request: one answer per sale, in order, as POST /api/sales/ would give."""
+    caller = authenticate()
+    data = read_json()
+    sales = data.get("sales") if isinstance(data, dict) else None
+    if not isinstance(sales, list) or not sales:
+        raise invalid([{"field": "sales", "message": "must be a non-empty list of sales"}])
+    if len(sales) > MAX_BATCH:
+        raise Problem(413, "Content Too Large", f"At most {MAX_BATCH} sales per batch; send the rest in another.")
+    answers: list[tuple[int, dict] | None] = [None] * len(sales)
+    valid = []
+    for index, raw in enumerate(sales):
+        try:
+            valid.append((index, parse(SaleIn, raw)))
+        except Problem as problem:
+            answers[index] = (problem.status, problem.body())
+    for (index, _), answer in zip(valid, accept(caller, [body for _, body in valid])):
+        answers[index] = answer
+    return {"results": [{"status": status, "body": body} for status, body in answers]}
+
+
+def accept(caller: Caller, bodies: list[SaleIn]) -> list[tuple[int, dict]]:
+    """Record validated sales in Redis (one round trip however many) and answer each."""
+    if not bodies:
+        return []
+    now = datetime.now(timezone.utc)
+    sales = [to_sale(body, caller, now) for body in bodies]
     res = current_app.extensions["salesync"]
-    recorded = res.intake.record(sale, fingerprint(body, caller))
-    if recorded.outcome == "conflict":
-        raise Problem(422, "External ID already used",
-                      f"Sale {sale.external_id} was already received with a different payload; nothing was changed.")
-    if recorded.outcome == "repeat":
-        return status_body(sale.external_id, recorded.record), 200
-    if recorded.kick:
+    recorded = res.intake.record_many([(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)])
+    if any(r.kick for r in recorded):
         kick_drain(res.celery)
-    location = url_for("sales.get_sale", external_id=sale.external_id)
-    return {"external_id": sale.external_id, "status": "queued"}, 202, {"Location": location}
+    return [answer(sale, r) for sale, r in zip(sales, recorded)]
+
+
+def answer(sale: Sale, recorded) -> tuple[int, dict]:
+    if recorded.outcome == "conflict":
+        return 422, Problem(422, "External ID already used", f"Sale {sale.external_id} was already received "
+                            "with a different payload; nothing was changed.").body()
+    if recorded.outcome == "repeat":
+        return 200, status_body(sale.external_id, recorded.record)
+    return 202, {"external_id": sale.external_id, "status": "queued"}
 
 
 @blueprint.get("/api/sales/<external_id>/")

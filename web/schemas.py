@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from domain.money import PrecisionError, check_level, check_price, check_quantity
 
 MAX_ITEMS = 500
+MAX_BATCH = 1000  # sales per POST /api/sales/batch/
 MAX_CLOCK_SKEW = timedelta(days=1)  # a till's clock may run ahead, not by more than this
 
 

@@ -247,3 +247,39 @@ def test_readiness_fails_when_redis_is_unreachable(settings, sessions):
 
     assert response.status_code == 503
     assert response.json["checks"]["redis"] == "unreachable"
+
+
+def test_a_batch_answers_each_sale_in_order_as_the_single_endpoint_would(client, till, intake):
+    client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
+    fresh = bread_sale(external_id=str(uuid.uuid4()))
+    sales = [fresh, bread_sale(), bread_sale(items=[{"product": 5, "quantity": "9", "unit_price": "1"}]),
+             bread_sale(external_id="UUID-123"), fresh]
+
+    response = client.post("/api/sales/batch/", json={"sales": sales}, headers=till["till-1"])
+
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert [r["status"] for r in results] == [202, 200, 422, 400, 200]
+    assert results[0]["body"] == {"external_id": fresh["external_id"], "status": "queued"}
+    assert results[3]["body"]["errors"][0]["field"] == "external_id"
+    assert intake.backlog() == 2
+
+
+@pytest.mark.parametrize("body, status", [({"sales": []}, 400), ({"sale": [1]}, 400), ([1], 400),
+                                          ({"sales": [{}] * 1001}, 413)])
+def test_a_batch_with_a_whole_request_error_is_one_4xx_and_records_nothing(client, till, intake, body, status):
+    response = client.post("/api/sales/batch/", json=body, headers=till["till-1"])
+
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert nothing_recorded(intake)
+
+
+def test_a_batch_may_be_larger_than_a_single_sales_body_limit(client, till, intake):
+    sales = [bread_sale(external_id=str(uuid.uuid4())) for _ in range(600)]
+
+    response = client.post("/api/sales/batch/", json={"sales": sales}, headers=till["till-1"])
+
+    assert len(response.get_data()) > 0 and response.status_code == 200
+    assert {r["status"] for r in response.json["results"]} == {202}
+    assert intake.backlog() == 600

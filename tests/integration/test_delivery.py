@@ -1,0 +1,85 @@
+"""The Redis stream between intake and apply: nothing is lost when a worker dies before acknowledging."""
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from domain.sale import Sale
+from store import catalog
+from store.apply import apply_isolating
+from store.schema import Product
+from store.schema import Sale as SaleRow
+from tests.builders import line, sale
+
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def record(intake, raw: dict):
+    return intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
+
+
+def drain_once(intake, sessions, consumer, count=100, reclaim_after_ms=60_000) -> int:
+    entries = intake.claim(consumer, count, reclaim_after_ms)
+    if entries:
+        statuses = apply_isolating(sessions, [entry.sale for entry in entries], NOW)
+        intake.settle([entry.entry_id for entry in entries], statuses)
+    return len(entries)
+
+
+def test_a_recorded_sale_is_queued_once_and_a_repeat_is_recognised(intake):
+    raw = sale(line(1))
+
+    first, again = record(intake, raw), record(intake, raw)
+
+    assert (first.outcome, again.outcome) == ("new", "repeat")
+    assert again.record["status"] == "queued"
+    assert intake.backlog() == 1
+
+
+def test_entries_a_consumer_took_but_never_acknowledged_come_back_to_it_first(intake):
+    for _ in range(3):
+        record(intake, sale(line(1)))
+    taken = intake.claim("worker-a", 2, 60_000)
+    record(intake, sale(line(1)))
+
+    again = intake.claim("worker-a", 10, 60_000)
+
+    assert [e.entry_id for e in again] == [e.entry_id for e in taken]
+
+
+def test_a_dead_consumers_entries_are_taken_over_after_the_reclaim_time(intake):
+    raw = sale(line(1))
+    record(intake, raw)
+    intake.claim("worker-dead", 10, 60_000)
+
+    assert intake.claim("worker-b", 10, 60_000) == []  # still within its time: not taken
+    time.sleep(0.3)
+    taken = intake.claim("worker-b", 10, 200)
+    assert [e.external_id for e in taken] == [raw["external_id"]]
+
+
+def test_a_worker_dying_mid_batch_loses_nothing_and_doubles_nothing(intake, sessions):
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("1000"), reorder_level=Decimal(0)).id
+    raws = [sale(line(juice, quantity="2")) for _ in range(250)]
+    for raw in raws:
+        record(intake, raw)
+
+    # worker-a applies a batch and dies before acknowledging it; its next batch dies before commit.
+    entries = intake.claim("worker-a", 100, 60_000)
+    apply_isolating(sessions, [entry.sale for entry in entries], NOW)
+    intake.claim("worker-a", 100, 60_000)
+    time.sleep(0.3)
+    while drain_once(intake, sessions, "worker-b", reclaim_after_ms=200):
+        pass
+
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(SaleRow)) == 250
+        assert session.get(Product, juice).stock == Decimal(1000 - 2 * 250)
+    assert intake.backlog() == 0
+    assert {intake.status(raw["external_id"])["status"] for raw in raws} == {"applied"}
