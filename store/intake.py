@@ -85,6 +85,9 @@ class Intake:
         if not entries:
             fresh = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
             entries = fresh[0][1] if fresh else []
+        gone = [entry_id for entry_id, fields in entries if not fields]
+        if gone:  # deleted from the stream by hand while pending: nothing to apply, stop reading them
+            self.redis.xack(self.stream, GROUP, *gone)
         return [_entry(entry_id, fields) for entry_id, fields in entries if fields]
 
     def settle(self, entry_ids: list[str], outcomes: dict[str, dict]) -> None:

@@ -5,6 +5,7 @@ import logging
 
 import redis
 from flask import Flask, Response, json
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ def register(app: Flask, retry_after: int) -> None:
     def redis_down(error: redis.RedisError) -> Response:
         log.warning("redis unavailable: %s", error)
         return respond(Problem(503, "Service Unavailable", "The sales queue is unreachable; retry later.",
+                               headers={"Retry-After": str(retry_after)}))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_down(error: Exception) -> Response:
+        log.warning("postgresql unavailable: %s", error)
+        return respond(Problem(503, "Service Unavailable", "The database is unreachable; retry later.",
                                headers={"Retry-After": str(retry_after)}))
 
     @app.errorhandler(Exception)

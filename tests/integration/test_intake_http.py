@@ -283,3 +283,12 @@ def test_a_batch_may_be_larger_than_a_single_sales_body_limit(client, till, inta
     assert len(response.get_data()) > 0 and response.status_code == 200
     assert {r["status"] for r in response.json["results"]} == {202}
     assert intake.backlog() == 600
+
+
+def test_an_unreachable_database_is_503_on_catalogue_reads(settings, till):
+    client = create_app(replace(settings, database_url="postgresql+psycopg2://nobody@127.0.0.1:1/none")).test_client()
+
+    response = client.get("/api/products/", headers=till["till-1"])
+
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
