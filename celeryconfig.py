@@ -18,6 +18,9 @@ worker_send_task_events = True
 task_send_sent_event = True
 timezone = "UTC"
 beat_schedule = {
-    "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval},
+    # A trigger that waits longer than two intervals is stale: the next one does the same work.
+    "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval,
+                    "options": {"expires": max(2 * _settings.drain_interval, 2.0)}},
     "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
+    "refresh-rollup": {"task": "salesync.refresh_rollup", "schedule": _settings.rollup_interval},
 }

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import redis
 
-from cli import embedded
+from cli import embedded, simulate
 from store import tokens
 from store.db import make_engine, make_sessions, migrate
 from store.settings import Settings
@@ -139,6 +139,10 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--device", required=True)
     token_parser.set_defaults(handler=token)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate_command)
+    fleet = commands.add_parser("simulate", help="drive a fleet of simulated tills over HTTP, then verify",
+                                description=simulate.__doc__)
+    simulate.add_options(fleet)
+    fleet.set_defaults(handler=simulate.command)
     return root
 
 

@@ -118,9 +118,11 @@ def _insert_sales(session: Session, priced: list[PricedSale], now: datetime) -> 
 
 def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str, int]) -> None:
     rows = [{"sale_id": sale_ids[p.sale.external_id], "product_id": line.product_id, "quantity": line.quantity,
-             "unit_price": line.unit_price, "subtotal": line.subtotal} for p in priced for line in p.lines]
+             "unit_price": line.unit_price, "subtotal": line.subtotal, "sold_at": p.sale.client_timestamp}
+            for p in priced for line in p.lines]
     if rows:
         session.execute(insert(schema.SaleItem.__table__), rows)
+        session.execute(insert(schema.RollupPending.__table__), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
 
 
 def _write_effects(session: Session, effects: Effects) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -58,12 +58,43 @@ class Sale(Base):
 
 class SaleItem(Base):
     __tablename__ = "sale_items"
+    __table_args__ = (
+        # The rollup restates one product's day by this range, not by scanning the product's history.
+        Index("sale_items_product_sold_at", "product_id", "sold_at"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     sale_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    sold_at: Mapped[datetime]  # the sale's client_timestamp: when it happened, for reports
     quantity: Mapped[Quantity]
     unit_price: Mapped[Price]
     subtotal: Mapped[Amount]
+
+
+class SalesDaily(Base):
+    """The analytics rollup: one row per product and day in the reporting time zone."""
+
+    __tablename__ = "sales_daily"
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(Numeric(38, 3))
+    revenue: Mapped[Decimal] = mapped_column(Numeric(38, 7))
+    sale_count: Mapped[int]
+
+
+class RollupPending(Base):
+    """Sales applied since the last refresh, written in the apply transaction itself, so a
+    refresh sees exactly the committed ones whatever order they committed in."""
+
+    __tablename__ = "rollup_pending"
+    sale_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class RollupState(Base):
+    __tablename__ = "rollup_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime]  # sales committed before this are in the rollup
 
 
 class StockAlert(Base):

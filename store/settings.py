@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from zoneinfo import ZoneInfo
 
 
 def psycopg2_url(url: str) -> str:
@@ -13,6 +14,11 @@ def psycopg2_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix):]
     return url
+
+
+def _zone(name: str) -> str:
+    ZoneInfo(name)  # fail at start-up, not at the first report
+    return name
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Settings:
     record_ttl: int = 30 * 24 * 3600  # seconds an applied sale's intake record stays in Redis
     token_cache_seconds: float = 5.0  # a revoked token stops working within this on every web worker
     retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
+    timezone: str = "UTC"  # the reporting time zone: analytics days start at its midnight
+    rollup_interval: float = 60.0  # seconds between analytics rollup refreshes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -50,6 +58,8 @@ class Settings:
             record_ttl=get("SALESYNC_RECORD_TTL", int, cls.record_ttl),
             token_cache_seconds=get("SALESYNC_TOKEN_CACHE_SECONDS", float, cls.token_cache_seconds),
             retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),
+            timezone=get("SALESYNC_TIMEZONE", _zone, cls.timezone),
+            rollup_interval=get("SALESYNC_ROLLUP_INTERVAL", float, cls.rollup_interval),
         )
 
     def require_urls(self) -> Settings:

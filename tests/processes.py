@@ -26,6 +26,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         "SALESYNC_DATA_DIR": str(settings.data_dir),
         "SALESYNC_DRAIN_INTERVAL": "0.5",
         "SALESYNC_RECLAIM_AFTER": "5",
+        "SALESYNC_ROLLUP_INTERVAL": "1",
         **extra,
     }
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.db import make_engine, make_sessions
 from store.intake import Intake
 from store.settings import Settings
-from web import catalog, health, problems, sales
+from web import analytics, catalog, health, problems, sales
 from web.auth import TokenCache
 
 
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         tokens=TokenCache(settings.token_cache_seconds),
     )
     problems.register(app, settings.retry_after)
-    for blueprint in (sales.blueprint, catalog.blueprint, health.blueprint):
+    for blueprint in (analytics.blueprint, sales.blueprint, catalog.blueprint, health.blueprint):
         app.register_blueprint(blueprint)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from store import tokens
+from store import rollup, tokens
 from store.apply import apply_isolating, is_transient
 from worker.celery_app import app
 from worker.resources import resources
@@ -40,3 +40,14 @@ def publish_tokens() -> int:
     res = resources()
     with res.sessions.begin() as session:
         return tokens.publish(session, res.redis, res.settings.redis_prefix)
+
+
+@app.task(name="salesync.refresh_rollup")
+def refresh_rollup() -> int:
+    """Restate the analytics days touched by sales applied since the last refresh."""
+    res = resources()
+    with res.sessions.begin() as session:
+        refreshed = rollup.refresh(session, res.settings.timezone)
+    log.info("rollup refreshed: %d product-days restated%s", refreshed.days_restated,
+             " (full rebuild)" if refreshed.rebuilt else "")
+    return refreshed.days_restated

@@ -1,0 +1,226 @@
+"""The simulated fleet's workload: a run's products, each till's offline sales, and the check of
+what PostgreSQL holds afterwards against what the tills were told."""
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select, text
+
+from store import schema
+
+SOURCE_DEVICE = "salesync-simulate/1"
+OTHER_TRACKED, VOLATILE, INLINE = 20, 10, 10  # products a run uses besides its hot ones
+HOT_SHARE, INLINE_SHARE, VOLATILE_SHARE = 0.2, 0.1, 0.2  # of sale lines; the rest: other tracked
+MAX_LINES = 4
+
+
+@dataclass
+class Product:
+    sku: str
+    is_volatile: bool
+    unit_price: Decimal
+    stock: Decimal = Decimal(0)  # opening stock
+    reorder_level: Decimal = Decimal(0)
+    inline: bool = False  # created by a sale's product_data, not by the admin
+    id: int | None = None
+
+    def create_body(self) -> dict:
+        return {"sku": self.sku, "name": f"Simulated {self.sku}", "is_volatile": self.is_volatile,
+                "unit_price": str(self.unit_price), "stock": str(self.stock), "reorder_level": str(self.reorder_level)}
+
+    def product_data(self) -> dict:
+        return {"sku": self.sku, "name": f"Simulated {self.sku}", "is_volatile": self.is_volatile,
+                "reorder_level": str(self.reorder_level)}
+
+
+@dataclass
+class Catalog:
+    hot: list[Product]
+    tracked: list[Product]
+    volatile: list[Product]
+    inline: list[Product]  # shared by every device, so they race to create them
+
+    @property
+    def products(self) -> list[Product]:
+        return self.hot + self.tracked + self.volatile + self.inline
+
+
+def make_catalog(run_id: str, hot: int) -> Catalog:
+    def sku(kind: str, n: int) -> str:
+        return f"SIM-{run_id}-{kind}{n:03d}"
+    return Catalog(
+        hot=[Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100)) for n in range(hot)],
+        tracked=[Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20)) for n in range(OTHER_TRACKED)],
+        volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(VOLATILE)],
+        inline=[Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
+                for n in range(INLINE)],
+    )
+
+
+@dataclass
+class PlannedSale:
+    body: dict
+    total: Decimal  # what the server must compute
+    sold: dict[str, Decimal]  # quantity per tracked product's sku
+    invalid: bool = False
+    answers: list[int] = field(default_factory=list)  # HTTP status per delivery; 0: no answer
+    accepted_at: float | None = None  # monotonic time of the first 202/200: roughly the apply order
+    status: str | None = None  # last polled: queued, applied or rejected
+    error: str | None = None  # why, if rejected
+
+    @property
+    def external_id(self) -> str:
+        return self.body["external_id"]
+
+    @property
+    def accepted(self) -> bool:
+        return any(code in (200, 202) for code in self.answers)
+
+
+@dataclass
+class Device:
+    name: str
+    token: str
+    sales: list[PlannedSale]
+    resend: list[PlannedSale] = field(default_factory=list)  # sent again: the first answer "got lost"
+
+
+def plan_fleet(rng: random.Random, tokens: dict[str, str], per_device: int, catalog: Catalog,
+               retry_share: float, invalid_share: float) -> list[Device]:
+    """Every device's offline queue, built up front; exact shares of invalid and re-sent sales."""
+    devices = [Device(name, token, offline_sales(rng, per_device, catalog)) for name, token in tokens.items()]
+    everything = [sale for device in devices for sale in device.sales]
+    for sale in rng.sample(everything, round(invalid_share * len(everything))):
+        sale.invalid, sale.sold, sale.total = True, {}, Decimal(0)
+        sale.body["items"][0]["quantity"] = "1.2345"  # four decimal places: a 400
+    valid = {id(sale) for sale in everything if not sale.invalid}
+    for device in devices:
+        candidates = [sale for sale in device.sales if id(sale) in valid]
+        device.resend = rng.sample(candidates, round(retry_share * len(candidates)))
+    return devices
+
+
+def offline_sales(rng: random.Random, count: int, catalog: Catalog) -> list[PlannedSale]:
+    now = datetime.now(timezone.utc)
+    offline = timedelta(hours=rng.uniform(1, 48))  # went offline that long ago
+    moments = sorted(now - offline * rng.random() for _ in range(count))
+    sales = []
+    for moment in moments:
+        items, total, sold = [], Decimal(0), {}
+        for _ in range(rng.randint(1, MAX_LINES)):
+            item, product, quantity, price = sale_line(rng, catalog)
+            items.append(item)
+            total += quantity * price
+            if not product.is_volatile:
+                sold[product.sku] = sold.get(product.sku, Decimal(0)) + quantity
+        body = {"external_id": str(uuid.uuid4()), "source_device": SOURCE_DEVICE,
+                "client_timestamp": moment.isoformat(timespec="milliseconds"), "items": items}
+        sales.append(PlannedSale(body, total, sold))
+    return sales
+
+
+def sale_line(rng: random.Random, catalog: Catalog) -> tuple[dict, Product, Decimal, Decimal]:
+    draw = rng.random()
+    if draw < HOT_SHARE:
+        product = rng.choice(catalog.hot)
+    elif draw < HOT_SHARE + INLINE_SHARE:
+        product = rng.choice(catalog.inline)
+    elif draw < HOT_SHARE + INLINE_SHARE + VOLATILE_SHARE:
+        product = rng.choice(catalog.volatile)
+    else:
+        product = rng.choice(catalog.tracked)
+    if product.is_volatile or rng.random() < 0.3:
+        quantity = Decimal(rng.randint(50, 2500)).scaleb(-3)  # weighed: up to 3 places
+    else:
+        quantity = Decimal(rng.randint(1, 3))
+    price = Decimal(rng.randint(50, 99999)).scaleb(-4)  # up to 4 places
+    line = {"quantity": str(quantity), "unit_price": str(price)}
+    if product.inline:
+        line["product_data"] = product.product_data()
+    else:
+        line["product"] = product.id
+        if not product.is_volatile and rng.random() < 0.5:
+            del line["unit_price"]  # sold at the product's own price
+            price = product.unit_price
+    return line, product, quantity, price
+
+
+def answer_problems(sales: list[PlannedSale]) -> list[str]:
+    """What the tills were answered and saw, against what the API promises."""
+    problems = []
+    for sale in sales:
+        expected = "400" if sale.invalid else "202 or 200"
+        first = sale.answers[0] if sale.answers else None
+        if (sale.invalid and first != 400) or (not sale.invalid and not sale.accepted):
+            problems.append(f"sale {sale.external_id}: expected {expected}, answered {sale.answers or 'never sent'}")
+        elif sale.accepted and sale.status != "applied":
+            why = f" ({sale.error})" if sale.error else ""
+            problems.append(f"sale {sale.external_id}: accepted but {sale.status or 'never seen'}{why}, not applied")
+    repeats = [code for sale in sales if not sale.invalid for code in sale.answers[1:]]
+    if any(code != 200 for code in repeats):
+        problems.append(f"re-sent sales answered {dict(Counter(repeats))}, expected 200 each")
+    return problems
+
+
+def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[str]:
+    """Read-only check of PostgreSQL against what the fleet was told."""
+    accepted = {sale.external_id: sale for sale in sales if sale.accepted and not sale.invalid}
+    invalid = [sale.external_id for sale in sales if sale.invalid]
+    expected_stock = {p.sku: p.stock for p in catalog.products if not p.is_volatile}
+    for sale in accepted.values():
+        for sku, quantity in sale.sold.items():
+            expected_stock[sku] -= quantity
+    s, i = schema.Sale, schema.SaleItem
+    with engine.begin() as db:
+        db.execute(text("SET TRANSACTION READ ONLY"))
+        rows, present, stock = [], set(), {}
+        for chunk in chunks(list(accepted) + invalid, 1000):
+            rows += db.execute(select(s.external_id, s.total, func.count(i.id)).outerjoin(i, i.sale_id == s.id)
+                               .where(s.external_id.in_(chunk)).group_by(s.id)).all()
+            present |= set(db.scalars(select(schema.RejectedSale.external_id)
+                                      .where(schema.RejectedSale.external_id.in_(chunk))))
+        for chunk in chunks(list(expected_stock), 1000):
+            stock |= dict(db.execute(select(schema.Product.sku, schema.Product.stock)
+                                     .where(schema.Product.sku.in_(chunk))).all())
+    problems = []
+    times = Counter(row[0] for row in rows)
+    for external_id, total, lines in rows:
+        sale = accepted.get(external_id)
+        if sale is None:
+            problems.append(f"invalid sale {external_id} is in sales")
+        elif (total, lines) != (sale.total, len(sale.body["items"])):
+            problems.append(f"sale {external_id}: total {total} with {lines} lines, "
+                            f"expected {sale.total} with {len(sale.body['items'])}")
+    problems += [f"sale {external_id} is in sales {times[external_id]} times, expected once"
+                 for external_id in accepted if times[external_id] != 1]
+    problems += [f"invalid sale {external_id} is in rejected_sales" for external_id in invalid if external_id in present]
+    problems += [f"product {sku}: stock {stock.get(sku, 'missing')}, expected {want}"
+                 for sku, want in expected_stock.items() if stock.get(sku, Decimal(0)) != want]
+    return problems
+
+
+def applied_window(engine: Engine, sales: list[PlannedSale]) -> float | None:
+    """Seconds from the first of these sales received to the last applied, by the server's clocks
+    (the polls' own pace does not count); None unless every accepted sale is in PostgreSQL."""
+    accepted = [sale.external_id for sale in sales if sale.accepted]
+    s = schema.Sale
+    found, first, last = 0, None, None
+    with engine.begin() as db:
+        db.execute(text("SET TRANSACTION READ ONLY"))
+        for chunk in chunks(accepted, 1000):
+            count, received, synced = db.execute(select(func.count(), func.min(s.received_at), func.max(s.synced_at))
+                                                 .where(s.external_id.in_(chunk))).one()
+            if count:
+                found += count
+                first = received if first is None else min(first, received)
+                last = synced if last is None else max(last, synced)
+    return (last - first).total_seconds() if accepted and found == len(accepted) else None
+
+
+def chunks(items: list, size: int):
+    return (items[start:start + size] for start in range(0, len(items), size))

@@ -1,0 +1,244 @@
+"""`salesync simulate`: a fleet of offline tills bursting their queued sales at a running salesync
+over HTTP, then a check against PostgreSQL that every accepted sale was applied exactly once."""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from cli.fleet import Catalog, PlannedSale, answer_problems, applied_window, make_catalog, plan_fleet, verify
+from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
+from store import tokens
+from store.db import make_engine, make_sessions
+from store.settings import Settings
+
+POLL_INTERVAL = 0.2
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    def count(text: str) -> int:
+        if int(text) < 1:
+            raise argparse.ArgumentTypeError("must be 1 or more")
+        return int(text)
+
+    def share(text: str) -> float:
+        if not 0 <= float(text) <= 1:
+            raise argparse.ArgumentTypeError("must be between 0 and 1")
+        return float(text)
+
+    def batch(text: str) -> int:
+        if not 1 <= int(text) <= 1000:
+            raise argparse.ArgumentTypeError("must be between 1 and 1000")
+        return int(text)
+
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the salesync to drive")
+    parser.add_argument("--admin-token", default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
+                        help="creates the run's products and polls sales (default: $SALESYNC_ADMIN_TOKEN)")
+    parser.add_argument("--devices", type=count, default=20, help="simulated tills, each with its own token")
+    parser.add_argument("--sales", type=count, default=20, help="offline sales queued on each till")
+    parser.add_argument("--connections", type=count, default=16, help="requests in flight at most")
+    parser.add_argument("--batch", type=batch, default=1,
+                        help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/")
+    parser.add_argument("--retry-share", type=share, default=0.1, help="share of sales sent again unchanged")
+    parser.add_argument("--invalid-share", type=share, default=0.02, help="share of invalid sales (expect 400)")
+    parser.add_argument("--hot-products", type=count, default=5, help="tracked products that get 20%% of lines")
+    parser.add_argument("--seed", type=int, help="makes the product mix and quantities repeatable")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds the whole run may take")
+    parser.add_argument("--no-verify", action="store_true", help="skip the check against PostgreSQL (tokens are still issued there)")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="salesync simulate", description=__doc__)
+    add_options(root)
+    return root
+
+
+@dataclass
+class Report:
+    run_id: str
+    args: argparse.Namespace
+    sales: list[PlannedSale] = field(default_factory=list)
+    catalog: Catalog | None = None
+    resent: int = 0
+    retries: int = 0  # transport retries: 503, 429, 5xx, lost connections
+    latencies: list[float] = field(default_factory=list)
+    send_seconds: float = 0.0
+    settle_seconds: float | None = None  # from the first send until polls saw every accepted sale settled
+    apply_seconds: float | None = None  # first sale received to last applied, server side
+    verified: bool | None = None  # None: --no-verify
+    problems: list[str] = field(default_factory=list)
+
+    def count(self, predicate) -> int:
+        return sum(1 for sale in self.sales if predicate(sale))
+
+    @property
+    def accepted(self) -> int:
+        return self.count(lambda s: s.accepted)
+
+    @property
+    def invalid(self) -> int:
+        return self.count(lambda s: s.answers[:1] == [400])
+
+    @property
+    def applied(self) -> int:
+        return self.count(lambda s: s.status == "applied")
+
+    @property
+    def rejected(self) -> int:
+        return self.count(lambda s: s.status == "rejected")
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def run(args: argparse.Namespace, settings: Settings) -> Report:
+    from cli.main import publish_tokens, resolve  # cli.main imports this module
+    report = Report(uuid.uuid4().hex[:8], args)
+    rng = random.Random(args.seed)
+    with ExitStack() as stack:
+        settings = resolve(settings, stack, start_redis=False)
+        if not settings.redis_url:
+            raise SystemExit("salesync simulate: no Redis; set REDIS_URL or start `salesync serve`")
+        engine = make_engine(settings.database_url)
+        stack.callback(engine.dispose)
+        names = [f"sim-{report.run_id}-{n}" for n in range(1, args.devices + 1)]
+        with make_sessions(engine).begin() as session:
+            device_tokens = {name: tokens.create(session, name, False) for name in names}
+        stack.callback(revoke, engine, settings, names)
+        publish_tokens(settings)
+        http = Http(args.url, args.timeout)
+        stack.callback(http.close)
+        pool = stack.enter_context(ThreadPoolExecutor(args.connections))
+        try:
+            drive(report, http, pool, rng, device_tokens)
+        except (OutOfTime, KeyboardInterrupt):
+            http.stop()
+            pool.shutdown(cancel_futures=True)
+            report.problems.append("stopped before the end (--timeout or Ctrl-C)")
+        report.retries, report.latencies = http.retries, sorted(http.latencies)
+        report.problems += answer_problems(report.sales)
+        report.apply_seconds = applied_window(engine, report.sales)
+        if not args.no_verify and report.catalog is not None:
+            problems = verify(engine, report.catalog, report.sales)
+            report.verified = not problems
+            report.problems += problems
+    return report
+
+
+def drive(report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Random,
+          device_tokens: dict[str, str]) -> None:
+    """Products first, then every till's burst, then polling until every accepted sale settled."""
+    args = report.args
+    report.catalog = create_products(http, pool, make_catalog(report.run_id, args.hot_products), args.admin_token)
+    devices = plan_fleet(rng, device_tokens, args.sales, report.catalog, args.retry_share, args.invalid_share)
+    report.sales = [sale for device in devices for sale in device.sales]
+    report.resent = sum(len(device.resend) for device in devices)
+    progress = Progress("sending", len(report.sales) + report.resent)
+    started = time.monotonic()
+    try:
+        list(pool.map(lambda device: send_device(http, device, args.batch, progress), devices))
+    finally:
+        report.send_seconds = time.monotonic() - started
+        progress.close()
+    if wait_settled(http, pool, args.admin_token, [sale for sale in report.sales if sale.accepted],
+                    args.connections * 2):
+        report.settle_seconds = time.monotonic() - started
+
+
+def create_products(http: Http, pool: ThreadPoolExecutor, catalog: Catalog, admin_token: str) -> Catalog:
+    """The run's own products through the API; inline ones are left for the tills' product_data."""
+    made = [product for product in catalog.products if not product.inline]
+    answers = pool.map(lambda product: http.call("POST", "/api/products/", admin_token, product.create_body()), made)
+    for product, response in zip(made, answers):
+        if response is None or response.status_code != 201:
+            answer = "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
+            raise SystemExit(f"salesync simulate: could not create product {product.sku}: {answer}")
+        product.id = response.json()["id"]
+    return catalog
+
+
+def wait_settled(http: Http, pool: ThreadPoolExecutor, admin_token: str, accepted: list[PlannedSale],
+                 chunk: int) -> bool:
+    """Poll until every accepted sale is applied or rejected; False if the run's time ran out first."""
+    progress = Progress("applying", len(accepted))
+    pending = sorted(accepted, key=lambda sale: sale.accepted_at)
+    while pending and not http.out_of_time():
+        poll_round(http, pool, admin_token, pending, chunk)
+        pending = [sale for sale in pending if sale.status not in ("applied", "rejected")]
+        progress.update(len(accepted) - len(pending))
+        if pending:
+            time.sleep(POLL_INTERVAL)
+    progress.close()
+    return not pending
+
+
+def revoke(engine, settings: Settings, names: list[str]) -> None:
+    from cli.main import publish_tokens
+    with make_sessions(engine).begin() as session:
+        for name in names:
+            tokens.revoke(session, name, datetime.now(timezone.utc))
+    publish_tokens(settings)
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def summary(report: Report) -> str:
+    args, sent, accepted = report.args, len(report.sales), report.accepted
+
+    def rate(seconds: float | None) -> str:
+        return f"{accepted / seconds:.1f}" if seconds else "-"
+
+    applied = (f"{rate(report.apply_seconds)} ({report.apply_seconds:.2f} s from the first sale received "
+               "to the last applied, server clocks)" if report.apply_seconds else "- (not every sale was applied)")
+    settled = (f"{report.settle_seconds:.2f} s after the first send" if report.settle_seconds
+               else f"not within --timeout {args.timeout:g} s")
+    verification = {None: "skipped (--no-verify)", True: "passed", False: "FAILED"}[report.verified]
+    lines = [
+        f"salesync simulate run {report.run_id}: {args.devices} devices x {args.sales} sales, "
+        f"batch {args.batch}, {args.connections} connections, {args.url}",
+        f"  sales sent          {sent} (+{report.resent} re-sent with the same external_id)",
+        f"  accepted (202/200)  {accepted}",
+        f"  invalid (400)       {report.invalid}",
+        f"  retries             {report.retries} (503, 429, 5xx or connection lost; backoff honouring Retry-After)",
+        f"  applied             {report.applied}",
+        f"  rejected            {report.rejected}",
+        f"  sales/s accepted    {rate(report.send_seconds)} ({report.send_seconds:.2f} s to send everything)",
+        f"  sales/s applied     {applied}",
+        f"  all seen settled    {settled} (polling each sale's status)",
+        f"  intake latency      p50 {percentile(report.latencies, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(report.latencies, 0.99) * 1000:.1f} ms ({len(report.latencies)} requests)",
+        f"  verification        {verification}",
+        f"  result              {'PASS' if report.passed else 'FAIL'}",
+    ]
+    lines += [f"  problem: {problem}" for problem in report.problems[:10]]
+    if len(report.problems) > 10:
+        lines.append(f"  ... and {len(report.problems) - 10} more problems")
+    return "\n".join(lines)
+
+
+def command(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.admin_token:
+        print("salesync simulate: an admin token is needed: --admin-token or SALESYNC_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    report = run(args, settings)
+    print(summary(report))
+    return 0 if report.passed else 1
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    return command(parser().parse_args(argv), settings or Settings.from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
