@@ -57,8 +57,10 @@ class Stack:
     def start(self, role: str) -> subprocess.Popen:
         log = open(self.settings.data_dir / f"{role}.log", "ab")
         with log:
+            # Its own process group, so a fault test can kill a role with all its children at once.
             process = subprocess.Popen(command(role, self.settings, self.port), env=self.env, cwd=ROOT,
-                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
         self.processes[role] = process
         return process
 
@@ -88,6 +90,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    def kill(self, role: str) -> None:
+        """SIGKILL a role and every process it forked: a crash, not a shutdown."""
+        process = self.processes.pop(role)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def stop_all(self) -> None:
         for role in list(self.processes):
