@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain.sale import NewProduct, Sale
 from domain.stock import Effects, PricedSale, Product, SaleRejected, apply_sales, price_sale
 from store import schema, views
+from store.catalog import open_alerts
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,7 @@ def _write_effects(session: Session, effects: Effects) -> None:
         session.connection().execute(statement, [
             {"product_id": p.id, "new_stock": p.stock, "new_price": p.unit_price,
              "new_price_set_at": p.price_set_at} for p in effects.products.values()])
-    if effects.alerts:
-        rows = [{"product_id": a.product_id, "stock": a.stock, "reorder_level": a.reorder_level, "status": "open"}
-                for a in effects.alerts]
-        statement = insert(schema.StockAlert).on_conflict_do_nothing(
-            index_elements=["product_id"], index_where=schema.StockAlert.status == "open")
-        session.execute(statement, rows)
+    open_alerts(session, effects.alerts)
 
 
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}

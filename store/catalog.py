@@ -23,6 +23,10 @@ def list_products(session: Session, sku: str | None = None) -> list[Product]:
     return list(session.scalars(query))
 
 
+def get_product(session: Session, product_id: int) -> Product | None:
+    return session.get(Product, product_id)
+
+
 def create_product(session: Session, **fields) -> Product:
     created = session.scalar(insert(Product).values(**fields).on_conflict_do_nothing(index_elements=["sku"])
                              .returning(Product.id))
@@ -48,8 +52,7 @@ def adjust_stock(session: Session, product_id: int, quantity: Decimal, reason: s
     if resolves:
         session.execute(update(StockAlert).where(StockAlert.product_id == product_id, StockAlert.status == "open")
                         .values(status="resolved", resolved_at=now))
-    if alert:
-        _open_alert(session, alert)
+    open_alerts(session, [alert] if alert else [])
     session.flush()
     session.refresh(product)
     return product
@@ -65,11 +68,13 @@ def list_alerts(session: Session, status: str | None) -> list[StockAlert]:
 def _alert_if_low(session: Session, product: Product) -> None:
     state = stock.Product(product.id, product.is_volatile, product.unit_price, product.stock, product.reorder_level)
     _, alert, _ = stock.adjust_stock(state, Decimal(0))
-    if alert:
-        _open_alert(session, alert)
+    open_alerts(session, [alert] if alert else [])
 
 
-def _open_alert(session: Session, alert: stock.StockFellBelowReorder) -> None:
-    session.execute(insert(StockAlert).values(product_id=alert.product_id, stock=alert.stock,
-                                              reorder_level=alert.reorder_level, status="open")
-                    .on_conflict_do_nothing(index_elements=["product_id"], index_where=StockAlert.status == "open"))
+def open_alerts(session: Session, alerts: list[stock.StockFellBelowReorder]) -> None:
+    """Open each alert unless its product has one open already (the partial unique index decides)."""
+    if alerts:
+        rows = [{"product_id": a.product_id, "stock": a.stock, "reorder_level": a.reorder_level, "status": "open"}
+                for a in alerts]
+        session.execute(insert(StockAlert).on_conflict_do_nothing(
+            index_elements=["product_id"], index_where=StockAlert.status == "open"), rows)

@@ -30,7 +30,7 @@ def list_products():
 def get_product(product_id: int):
     authenticate()
     with sessions()() as session:
-        product = session.get(catalog.Product, product_id)
+        product = catalog.get_product(session, product_id)
         if product is None:
             raise Problem(404, "Not Found", f"No product {product_id}.")
         return product_view(product)
