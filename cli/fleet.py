@@ -55,7 +55,8 @@ def make_catalog(run_id: str, hot: int) -> Catalog:
         return f"SIM-{run_id}-{kind}{n:03d}"
     return Catalog(
         hot=[Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100)) for n in range(hot)],
-        tracked=[Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20)) for n in range(OTHER_TRACKED)],
+        tracked=[Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20))
+                 for n in range(OTHER_TRACKED)],
         volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(VOLATILE)],
         inline=[Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
                 for n in range(INLINE)],
@@ -98,10 +99,9 @@ def plan_fleet(rng: random.Random, tokens: dict[str, str], per_device: int, cata
     for sale in rng.sample(everything, round(invalid_share * len(everything))):
         sale.invalid, sale.sold, sale.total = True, {}, Decimal(0)
         sale.body["items"][0]["quantity"] = "1.2345"  # four decimal places: a 400
-    valid = {id(sale) for sale in everything if not sale.invalid}
     for device in devices:
-        candidates = [sale for sale in device.sales if id(sale) in valid]
-        device.resend = rng.sample(candidates, round(retry_share * len(candidates)))
+        valid = [sale for sale in device.sales if not sale.invalid]
+        device.resend = rng.sample(valid, round(retry_share * len(valid)))
     return devices
 
 
@@ -198,7 +198,8 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
                             f"expected {sale.total} with {len(sale.body['items'])}")
     problems += [f"sale {external_id} is in sales {times[external_id]} times, expected once"
                  for external_id in accepted if times[external_id] != 1]
-    problems += [f"invalid sale {external_id} is in rejected_sales" for external_id in invalid if external_id in present]
+    problems += [f"invalid sale {external_id} is in rejected_sales"
+                 for external_id in invalid if external_id in present]
     problems += [f"product {sku}: stock {stock.get(sku, 'missing')}, expected {want}"
                  for sku, want in expected_stock.items() if stock.get(sku, Decimal(0)) != want]
     return problems

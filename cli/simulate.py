@@ -41,10 +41,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the salesync to drive")
     parser.add_argument("--admin-token", default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
-                        help="creates the run's products and polls sales (default: $SALESYNC_ADMIN_TOKEN)")
+                        help="creates the run's products and polls sales (default: $SALESYNC_ADMIN_TOKEN); "
+                             "write --admin-token=TOKEN, as a token may begin with '-'")
     parser.add_argument("--devices", type=count, default=20, help="simulated tills, each with its own token")
     parser.add_argument("--sales", type=count, default=20, help="offline sales queued on each till")
-    parser.add_argument("--connections", type=count, default=16, help="requests in flight at most")
+    parser.add_argument("--connections", type=count, default=16,
+                        help="requests in flight at most (a till uses one at a time)")
     parser.add_argument("--batch", type=batch, default=1,
                         help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/")
     parser.add_argument("--retry-share", type=share, default=0.1, help="share of sales sent again unchanged")
@@ -52,7 +54,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hot-products", type=count, default=5, help="tracked products that get 20%% of lines")
     parser.add_argument("--seed", type=int, help="makes the product mix and quantities repeatable")
     parser.add_argument("--timeout", type=float, default=300, help="seconds the whole run may take")
-    parser.add_argument("--no-verify", action="store_true", help="skip the check against PostgreSQL (tokens are still issued there)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the check against PostgreSQL (tokens are still issued there)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -78,6 +81,10 @@ class Report:
 
     def count(self, predicate) -> int:
         return sum(1 for sale in self.sales if predicate(sale))
+
+    @property
+    def sent(self) -> int:
+        return self.count(lambda s: s.answers)
 
     @property
     def accepted(self) -> int:
@@ -190,11 +197,12 @@ def revoke(engine, settings: Settings, names: list[str]) -> None:
 
 
 def percentile(ordered: list[float], share: float) -> float:
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else float("nan")
+    """Nearest rank: the smallest value with at least `share` of them at or below it."""
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def summary(report: Report) -> str:
-    args, sent, accepted = report.args, len(report.sales), report.accepted
+    args, sent, accepted = report.args, report.sent, report.accepted
 
     def rate(seconds: float | None) -> str:
         return f"{accepted / seconds:.1f}" if seconds else "-"
@@ -203,7 +211,10 @@ def summary(report: Report) -> str:
                "to the last applied, server clocks)" if report.apply_seconds else "- (not every sale was applied)")
     settled = (f"{report.settle_seconds:.2f} s after the first send" if report.settle_seconds
                else f"not within --timeout {args.timeout:g} s")
-    verification = {None: "skipped (--no-verify)", True: "passed", False: "FAILED"}[report.verified]
+    skipped = "skipped (--no-verify)" if args.no_verify else "not run: the run stopped early"
+    verification = {None: skipped, True: "passed", False: "FAILED"}[report.verified]
+    ms = [f"{percentile(report.latencies, share) * 1000:.1f} ms" for share in (0.5, 0.99)] if report.latencies else []
+    latency = f"p50 {ms[0]}, p99 {ms[1]} ({len(report.latencies)} requests)" if ms else "- (no answers)"
     lines = [
         f"salesync simulate run {report.run_id}: {args.devices} devices x {args.sales} sales, "
         f"batch {args.batch}, {args.connections} connections, {args.url}",
@@ -216,8 +227,7 @@ def summary(report: Report) -> str:
         f"  sales/s accepted    {rate(report.send_seconds)} ({report.send_seconds:.2f} s to send everything)",
         f"  sales/s applied     {applied}",
         f"  all seen settled    {settled} (polling each sale's status)",
-        f"  intake latency      p50 {percentile(report.latencies, 0.5) * 1000:.1f} ms, "
-        f"p99 {percentile(report.latencies, 0.99) * 1000:.1f} ms ({len(report.latencies)} requests)",
+        f"  intake latency      {latency}",
         f"  verification        {verification}",
         f"  result              {'PASS' if report.passed else 'FAIL'}",
     ]

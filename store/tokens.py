@@ -35,7 +35,7 @@ def tokens_key(prefix: str) -> str:
 def create(session: Session, device: str, is_admin: bool) -> str:
     if session.scalar(select(ApiToken.id).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))):
         raise TokenError(f"device {device!r} already has an active token; revoke it first")
-    token = secrets.token_urlsafe(32)
+    token = "ss_" + secrets.token_urlsafe(32)  # a prefix: never starts with "-", easy to spot in a leak
     session.add(ApiToken(device=device, is_admin=is_admin, token_hash=token_hash(token)))
     session.flush()
     return token

@@ -18,15 +18,15 @@ pytestmark = pytest.mark.e2e
 
 
 def simulate_fleet(stack, *options: str):
-    args = simulate.parser().parse_args(["--url", stack.url, "--admin-token", stack.tokens["admin"],
+    args = simulate.parser().parse_args(["--url", stack.url, f"--admin-token={stack.tokens['admin']}",
                                          "--devices", "20", "--sales", "20", "--retry-share", "0.1",
                                          "--invalid-share", "0.05", "--seed", "7", "--timeout", "50", *options])
     return simulate.run(args, stack.settings)
 
 
 def assert_counts_add_up(report):
-    sent = len(report.sales)
-    assert sent == 20 * 20
+    sent = report.sent
+    assert sent == len(report.sales) == 20 * 20
     assert report.problems == []
     assert report.verified is True
     assert report.invalid == round(0.05 * sent) > 0
