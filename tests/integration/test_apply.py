@@ -207,3 +207,19 @@ def test_apply_batch_leaves_committing_to_its_caller(sessions):
         session.rollback()
 
     assert product(sessions, juice).stock == Decimal("10")
+
+
+def test_a_sale_the_database_refuses_is_rejected_alone_with_a_reason_and_no_sql(sessions):
+    juice = add_product(sessions, "JUICE-1L", stock="-999999999999990")  # at the edge of the stock column
+    bread = add_product(sessions, "BREAD-WEIGHED", stock="10")
+    poison = sale(line(juice, quantity="999999999"))
+    good = [sale(line(bread, quantity="1")) for _ in range(3)]
+
+    statuses = apply(sessions, good[0], poison, *good[1:])
+
+    assert [statuses[g["external_id"]]["status"] for g in good] == ["applied"] * 3
+    assert statuses[poison["external_id"]]["status"] == "rejected"
+    assert statuses[poison["external_id"]]["error"].startswith("could not be applied: NumericValueOutOfRange")
+    assert "UPDATE" not in statuses[poison["external_id"]]["error"]
+    assert product(sessions, bread).stock == Decimal("7")
+    assert product(sessions, juice).stock == Decimal("-999999999999990")
