@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[str, dict]:
     """Apply what is new among `raw_sales` (Sale.to_dict() values); return every sale's status."""
     sales: dict[str, Sale] = {}
+    fingerprints: dict[str, str | None] = {}
     for raw in raw_sales:
         sales.setdefault(raw["external_id"], Sale.from_dict(raw))
+        fingerprints.setdefault(raw["external_id"], raw.get("fingerprint"))
     statuses = views.applied_sales(session, list(sales)) | views.rejected_sales(session, list(sales))
     todo = [sale for external_id, sale in sales.items() if external_id not in statuses]
     rejected = _unknown_products(session, todo)
@@ -39,24 +41,25 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
             priced.append(price_sale(sale, products, ids_by_sku))
         except SaleRejected as reason:
             rejected[sale.external_id] = str(reason)
-    inserted = _insert_sales(session, priced, now)
+    inserted = _insert_sales(session, priced, fingerprints, now)
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
     _write_effects(session, apply_sales(fresh, products))
-    reject(session, [(sales[external_id], reason) for external_id, reason in rejected.items()])
+    reject(session, [(sales[eid], reason, fingerprints[eid]) for eid, reason in rejected.items()])
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
-    statuses |= {p.sale.external_id: views.sold_view(p, now) for p in fresh}
+    statuses |= {p.sale.external_id: views.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
     statuses |= views.applied_sales(session, late)
-    for external_id, reason in rejected.items():
-        statuses[external_id] = views.rejected_status(sales[external_id].device, sales[external_id].received_at, reason)
+    for eid, reason in rejected.items():
+        statuses[eid] = views.rejected_status(sales[eid].device, sales[eid].received_at, reason, fingerprints[eid])
     return statuses
 
 
-def reject(session: Session, rejections: list[tuple[Sale, str]]) -> None:
+def reject(session: Session, rejections: list[tuple[Sale, str, str | None]]) -> None:
     if rejections:
-        rows = [{"external_id": sale.external_id, "device": sale.device, "reason": reason,
-                 "sale": sale.to_dict(), "received_at": sale.received_at} for sale, reason in rejections]
+        rows = [{"external_id": sale.external_id, "device": sale.device, "reason": reason, "sale": sale.to_dict(),
+                 "received_at": sale.received_at, "fingerprint": fingerprint}
+                for sale, reason, fingerprint in rejections]
         session.execute(insert(schema.RejectedSale).on_conflict_do_nothing(), rows)
 
 
@@ -105,12 +108,14 @@ def _lock_products(session: Session, sales: list[Sale], ids_by_sku: dict[str, in
     return {row[0]: Product(*row) for row in rows}
 
 
-def _insert_sales(session: Session, priced: list[PricedSale], now: datetime) -> dict[str, int]:
+def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict[str, str | None],
+                  now: datetime) -> dict[str, int]:
     if not priced:
         return {}
     rows = [{"external_id": p.sale.external_id, "device": p.sale.device, "source_device": p.sale.source_device,
              "client_timestamp": p.sale.client_timestamp, "received_at": p.sale.received_at,
-             "synced_at": now, "updated_at": now, "total": p.total} for p in priced]
+             "synced_at": now, "updated_at": now, "total": p.total, "fingerprint": fingerprints[p.sale.external_id]}
+            for p in priced]
     table = schema.Sale.__table__
     statement = (insert(table).on_conflict_do_nothing(index_elements=["external_id"])
                  .returning(table.c.external_id, table.c.id))
@@ -171,10 +176,10 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
 
 
 def _reject_alone(sessions: sessionmaker[Session], raw: dict, reason: str) -> dict[str, dict]:
-    sale = Sale.from_dict(raw)
+    sale, fingerprint = Sale.from_dict(raw), raw.get("fingerprint")
     with sessions.begin() as session:
-        reject(session, [(sale, reason)])
-    return {sale.external_id: views.rejected_status(sale.device, sale.received_at, reason)}
+        reject(session, [(sale, reason, fingerprint)])
+    return {sale.external_id: views.rejected_status(sale.device, sale.received_at, reason, fingerprint)}
 
 
 def _describe(error: Exception) -> str:

@@ -60,7 +60,7 @@ class Intake:
     def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
         keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
         args = [fingerprint, sale.device, sale.received_at.isoformat(), sale.external_id,
-                json.dumps(sale.to_dict(), separators=(",", ":")), KICK_EVERY_MS]
+                json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")), KICK_EVERY_MS]
         return keys, args
 
     def status(self, external_id: str) -> dict | None:
@@ -95,7 +95,7 @@ class Intake:
         pipe = self.redis.pipeline(transaction=True)
         for external_id, status in outcomes.items():
             key = self.record_key(external_id)
-            pipe.hset(key, mapping={name: _text(value) for name, value in status.items()})
+            pipe.hset(key, mapping={name: _text(value) for name, value in status.items() if value is not None})
             pipe.expire(key, self.record_ttl)
         if entry_ids:
             pipe.xack(self.stream, GROUP, *entry_ids)

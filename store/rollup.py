@@ -41,6 +41,9 @@ class Refreshed:
 
 def refresh(session: Session, tz: str) -> Refreshed:
     session.execute(select(func.pg_advisory_xact_lock(ROLLUP_LOCK)))
+    # The temp table has no statistics; the planner overestimates the restated rows and spends
+    # more on JIT compilation than on the work (measured 2-3x slower refreshes with JIT on).
+    session.execute(text("SET LOCAL jit = off"))
     state = session.get(RollupState, 1, with_for_update=True)
     rebuilt = state is None or state.timezone != tz
     session.execute(text("CREATE TEMP TABLE rollup_affected (product_id int, day date) ON COMMIT DROP"))

@@ -54,6 +54,9 @@ class Sale(Base):
     synced_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     total: Mapped[Amount]
+    # The payload's identity at intake: restores the intake record if Redis has lost it, so a
+    # retry is still told 200 and a different sale under the same external_id 422.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
 
 class SaleItem(Base):
@@ -130,6 +133,7 @@ class RejectedSale(Base):
     reason: Mapped[str] = mapped_column(Text)
     sale: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     rejected_at: Mapped[datetime] = created()
 
 

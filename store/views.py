@@ -47,10 +47,10 @@ def sale_view(sale: Sale | Sold, items: list) -> dict:
     }
 
 
-def sold_view(priced: PricedSale, synced_at: datetime) -> dict:
+def sold_view(priced: PricedSale, synced_at: datetime, fingerprint: str | None) -> dict:
     sale = priced.sale
     sold = Sold(sale.external_id, sale.device, sale.source_device, sale.client_timestamp, synced_at, priced.total)
-    return applied_status(sale.received_at, sale_view(sold, list(priced.lines)))
+    return applied_status(sale.received_at, sale_view(sold, list(priced.lines)), fingerprint)
 
 
 def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
@@ -63,22 +63,26 @@ def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
     items: dict[int, list[SaleItem]] = {sale.id: [] for sale in sales}
     for item in session.scalars(select(SaleItem).where(SaleItem.sale_id.in_(items)).order_by(SaleItem.id)):
         items[item.sale_id].append(item)
-    return {sale.external_id: applied_status(sale.received_at, sale_view(sale, items[sale.id])) for sale in sales}
+    return {sale.external_id: applied_status(sale.received_at, sale_view(sale, items[sale.id]), sale.fingerprint)
+            for sale in sales}
 
 
 def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
     if not external_ids:
         return {}
     rows = session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids)))
-    return {row.external_id: rejected_status(row.device, row.received_at, row.reason) for row in rows}
+    return {row.external_id: rejected_status(row.device, row.received_at, row.reason, row.fingerprint) for row in rows}
 
 
-def applied_status(received_at: datetime, view: dict) -> dict:
-    return {"status": "applied", "device": view["device"], "received_at": timestamp(received_at), "sale": view}
+def applied_status(received_at: datetime, view: dict, fingerprint: str | None = None) -> dict:
+    """The intake record of an applied sale; settling writes it back to Redis as is."""
+    return {"status": "applied", "device": view["device"], "received_at": timestamp(received_at), "sale": view,
+            "fingerprint": fingerprint}
 
 
-def rejected_status(device: str, received_at: datetime, reason: str) -> dict:
-    return {"status": "rejected", "device": device, "received_at": timestamp(received_at), "error": reason}
+def rejected_status(device: str, received_at: datetime, reason: str, fingerprint: str | None = None) -> dict:
+    return {"status": "rejected", "device": device, "received_at": timestamp(received_at), "error": reason,
+            "fingerprint": fingerprint}
 
 
 def product_view(product: Product) -> dict:

@@ -86,7 +86,7 @@ def test_a_sale_for_an_unknown_product_is_rejected_alone_and_its_neighbours_appl
     assert statuses[good["external_id"]]["status"] == "applied"
     assert statuses[bad["external_id"]] == {
         "status": "rejected", "device": "till-1", "received_at": bad["received_at"],
-        "error": "product 9999 does not exist; send product_data to create it"}
+        "error": "product 9999 does not exist; send product_data to create it", "fingerprint": None}
     assert product(sessions, juice).stock == Decimal("8")
     with sessions() as session:
         assert session.scalar(select(Product.id).where(Product.sku == "GHOST-1")) is None  # changed nothing

@@ -83,3 +83,24 @@ def test_a_worker_dying_mid_batch_loses_nothing_and_doubles_nothing(intake, sess
         assert session.get(Product, juice).stock == Decimal(1000 - 2 * 250)
     assert intake.backlog() == 0
     assert {intake.status(raw["external_id"])["status"] for raw in raws} == {"applied"}
+
+
+def test_after_redis_loses_a_sale_record_apply_restores_it_from_postgresql(intake, sessions):
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    original = sale(line(juice, quantity="1"), device="till-1")
+    impostor = {**sale(line(juice, quantity="9"), device="till-2"), "external_id": original["external_id"]}
+    record(intake, original)
+    drain_once(intake, sessions, "worker-a")
+    intake.redis.delete(intake.record_key(original["external_id"]))  # expired, or a Redis that lost data
+
+    assert record(intake, impostor).outcome == "new"  # Redis alone can no longer tell
+    drain_once(intake, sessions, "worker-a")
+
+    restored = intake.status(original["external_id"])
+    assert (restored["status"], restored["device"]) == ("applied", "till-1")
+    assert record(intake, original).outcome == "repeat"
+    assert record(intake, impostor).outcome == "conflict"
+    with sessions() as session:
+        assert session.get(Product, juice).stock == Decimal("9")
