@@ -20,20 +20,19 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url, text
 
 from domain.analytics import DayTotal, report
 from domain.sale import Line, Sale
 from store import rollup
 from store.apply import apply_isolating
 from store.db import make_engine, make_sessions, migrate
-from store.settings import psycopg2_url
+from tests.servers import postgres_database
 
 PRODUCTS = 200
 BUSY = 1  # the product with a fifth of all lines
@@ -70,30 +69,10 @@ MISMATCHES = text("""
 """)
 
 
-@contextmanager
 def bench_database(url: str | None, keep: bool):
-    """Yield the URL of a new, empty database on the given (or an embedded) server."""
-    server = None
-    if url is None:
-        from cli import embedded
-        server = embedded.postgres(Path(tempfile.mkdtemp(prefix="salesync-bench-")) / "postgres",
-                                   cleanup_mode=None if keep else "delete")
-        url = server.get_uri("postgres")
-    name = f"salesync_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(psycopg2_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(psycopg2_url(url)).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        if server is not None and not keep:
-            server.cleanup()
+    """A new, empty database on the given (or an embedded) server, dropped afterwards unless kept."""
+    scratch = Path(tempfile.mkdtemp(prefix="salesync-bench-"))
+    return postgres_database(url, scratch, prefix="salesync_bench", keep=keep)
 
 
 def timed(action):

@@ -17,23 +17,26 @@ from store.settings import psycopg2_url
 
 
 @contextmanager
-def postgres_database(url: str | None, scratch: Path):
-    """Yield the URL of a new, empty database; drop it afterwards."""
+def postgres_database(url: str | None, scratch: Path, prefix: str = "salesync_test", keep: bool = False):
+    """Yield the URL of a new, empty database; drop it afterwards (unless `keep`)."""
     server = None
     if url is None:
-        server = embedded.postgres(scratch / "postgres", cleanup_mode="delete")
+        server = embedded.postgres(scratch / "postgres", cleanup_mode=None if keep else "delete")
         url = psycopg2_url(server.get_uri("postgres"))
-    name = f"salesync_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(psycopg2_url(url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(psycopg2_url(url)).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep:
+            print(f"kept database {name}")
+        else:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        if server is not None:
+        if server is not None and not keep:
             server.cleanup()
 
 
