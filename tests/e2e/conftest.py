@@ -9,14 +9,14 @@ import redis
 import requests
 
 from store import tokens
+from store.db import make_sessions
+from store.settings import Settings
 from tests.processes import Stack, environment
 
 
 @pytest.fixture(scope="module")
 def stack(database_url, redis_url, run_prefix, tmp_path_factory, engine):
-    from store.db import make_sessions
-    settings = replace(__import__("store.settings", fromlist=["Settings"]).Settings(),
-                       database_url=database_url, redis_url=redis_url,
+    settings = replace(Settings(), database_url=database_url, redis_url=redis_url,
                        redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
                        data_dir=tmp_path_factory.mktemp("stack"))
     running = Stack(settings, environment(settings))

@@ -14,6 +14,8 @@ import requests
 from sqlalchemy import func, select
 
 from store import tokens
+from store.db import make_sessions
+from store.settings import Settings
 from store.schema import Product, Sale
 from tests.processes import Stack, environment
 
@@ -24,8 +26,6 @@ SALES = 2000
 @pytest.fixture
 def own_stack(database_url, redis_url, run_prefix, tmp_path, engine):
     """A stack of its own, since these tests kill parts of it."""
-    from store.db import make_sessions
-    from store.settings import Settings
     settings = replace(Settings(), database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
                        redis_prefix=f"{run_prefix}fault-{time.time_ns()}:")
     stack = Stack(settings, environment(settings, SALESYNC_APPLY_BATCH="50"))

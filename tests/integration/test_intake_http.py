@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import uuid
 from dataclasses import replace
 
 import pytest
 
 from store import tokens
-from tests.servers import delete_prefix
 from web.app import create_app
 
 SALE_ID = "550e8400-e29b-41d4-a716-446655440000"
@@ -148,7 +148,7 @@ def test_a_missing_or_unknown_token_is_401(client, headers, intake, till):
 def test_a_revoked_token_is_401_once_the_cache_expires(settings, sessions, redis_client, till, intake):
     client = create_app(replace(settings, token_cache_seconds=0)).test_client()
     with sessions.begin() as session:
-        tokens.revoke(session, "till-1", __import__("datetime").datetime.now())
+        tokens.revoke(session, "till-1", datetime.now(timezone.utc))
         tokens.publish(session, redis_client, settings.redis_prefix)
 
     assert client.post("/api/sales/", json=bread_sale(), headers=till["till-1"]).status_code == 401
