@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Callable
 from decimal import Decimal
 
 from sqlalchemy import bindparam, exists, func, select, update
@@ -45,7 +46,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
     _write_effects(session, apply_sales(fresh, products))
-    reject(session, [(sales[eid], reason, fingerprints[eid]) for eid, reason in rejected.items()])
+    reject(session, [({**sales[eid].to_dict(), "fingerprint": fingerprints[eid]}, reason) for eid, reason in rejected.items()])
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
     statuses |= {p.sale.external_id: views.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
@@ -55,11 +56,12 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     return statuses
 
 
-def reject(session: Session, rejections: list[tuple[Sale, str, str | None]]) -> None:
+def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
+    """Record rejected sales (as queued, raw) with their reasons, for people and for replay."""
     if rejections:
-        rows = [{"external_id": sale.external_id, "device": sale.device, "reason": reason, "sale": sale.to_dict(),
-                 "received_at": sale.received_at, "fingerprint": fingerprint}
-                for sale, reason, fingerprint in rejections]
+        rows = [{"external_id": raw["external_id"], "device": raw.get("device", "unknown"), "reason": reason,
+                 "sale": raw, "received_at": _received_at(raw), "fingerprint": raw.get("fingerprint")}
+                for raw, reason in rejections]
         session.execute(insert(schema.RejectedSale).on_conflict_do_nothing(), rows)
 
 
@@ -144,42 +146,74 @@ def _write_effects(session: Session, effects: Effects) -> None:
 
 
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+MAX_ATTEMPTS = 5  # an unexplained failure of one sale, alone, this often: set it aside as rejected
+
+
+class SystemFailure(Exception):
+    """Every sale of a batch failed alone: the fault is ours (code, schema), not the sales'."""
 
 
 def is_transient(error: BaseException) -> bool:
     """Errors that say nothing about the sales: retry them, never reject for them."""
-    if isinstance(error, (OperationalError, InterfaceError)):
+    if isinstance(error, (SystemFailure, OperationalError, InterfaceError)):
         return True
     return isinstance(error, DBAPIError) and getattr(error.orig, "pgcode", None) in TRANSIENT_SQLSTATES
 
 
-def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now: datetime) -> dict[str, dict]:
-    """One transaction for the batch; if it fails for a reason of its own, each sale alone, so
-    one poison sale is rejected with its reason instead of holding up the others."""
+def is_about_the_sale(error: BaseException) -> bool:
+    """The database refused this sale's own values (data exception or constraint: SQLSTATE 22, 23)."""
+    code = getattr(getattr(error, "orig", None), "pgcode", None) or ""
+    return isinstance(error, DBAPIError) and code[:2] in ("22", "23")
+
+
+def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now: datetime,
+                    failed: Callable[[str], int] = lambda external_id: MAX_ATTEMPTS) -> dict[str, dict]:
+    """One transaction for the batch; if it fails, each sale alone, so one poison sale cannot hold
+    up the others. A sale the database refuses is rejected with the reason; one that fails for no
+    known reason is left queued (no status) until `failed(external_id)`, which counts its
+    attempts, reaches MAX_ATTEMPTS. Any other database error is ours, not the sale's: raised."""
     try:
         with sessions.begin() as session:
             return apply_batch(session, raw_sales, now)
     except Exception as error:
-        if is_transient(error):
+        if is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error)):
             raise
         log.exception("batch of %d sales failed; applying them one by one", len(raw_sales))
-    statuses = {}
+    statuses, unexplained = {}, []
     for raw in raw_sales:
         try:
             with sessions.begin() as session:
                 statuses |= apply_batch(session, [raw], now)
         except Exception as error:
-            if is_transient(error):
+            if is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error)):
                 raise
-            statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(error)}")
+            if is_about_the_sale(error):
+                statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(error)}")
+            else:
+                unexplained.append((raw, error))
+    if len(unexplained) == len(raw_sales) > 1:
+        raise SystemFailure(f"all {len(raw_sales)} sales failed alone: {_describe(unexplained[0][1])}")
+    for raw, error in unexplained:
+        attempts = failed(raw["external_id"])
+        if attempts >= MAX_ATTEMPTS:
+            reason = f"set aside after {attempts} failed attempts: {_describe(error)}"
+            statuses |= _reject_alone(sessions, raw, reason)
     return statuses
 
 
 def _reject_alone(sessions: sessionmaker[Session], raw: dict, reason: str) -> dict[str, dict]:
-    sale, fingerprint = Sale.from_dict(raw), raw.get("fingerprint")
+    """Reject one sale from its raw entry: it may be the very thing that cannot be parsed."""
     with sessions.begin() as session:
-        reject(session, [(sale, reason, fingerprint)])
-    return {sale.external_id: views.rejected_status(sale.device, sale.received_at, reason, fingerprint)}
+        reject(session, [(raw, reason)])
+    return {raw["external_id"]: views.rejected_status(raw.get("device", "unknown"), _received_at(raw), reason,
+                                                      raw.get("fingerprint"))}
+
+
+def _received_at(raw: dict) -> datetime:
+    try:
+        return datetime.fromisoformat(raw["received_at"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.now().astimezone()
 
 
 def _describe(error: Exception) -> str:

@@ -80,18 +80,21 @@ class Intake:
         self.ensure_group()
         mine = self.redis.xreadgroup(GROUP, consumer, {self.stream: "0"}, count=count)
         entries = mine[0][1] if mine else []
-        if not entries:
-            entries = self.redis.xautoclaim(self.stream, GROUP, consumer, reclaim_after_ms, "0-0", count=count)[1]
-        if not entries:
-            fresh = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count)
-            entries = fresh[0][1] if fresh else []
+        if len(entries) < count:
+            entries += self.redis.xautoclaim(self.stream, GROUP, consumer, reclaim_after_ms, "0-0",
+                                             count=count - len(entries))[1]
+        if len(entries) < count:  # fill up, so one entry that keeps failing never starves the rest
+            fresh = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count - len(entries))
+            entries += fresh[0][1] if fresh else []
         gone = [entry_id for entry_id, fields in entries if not fields]
         if gone:  # deleted from the stream by hand while pending: nothing to apply, stop reading them
             self.redis.xack(self.stream, GROUP, *gone)
         return [_entry(entry_id, fields) for entry_id, fields in entries if fields]
 
-    def settle(self, entry_ids: list[str], outcomes: dict[str, dict]) -> None:
-        """After commit: publish each sale's final status, then acknowledge and drop its entries."""
+    def settle(self, entries: list[Entry], outcomes: dict[str, dict]) -> None:
+        """After commit: publish each sale's final status, then acknowledge and drop its entries.
+        An entry without an outcome stays pending, to be read again."""
+        entry_ids = [entry.entry_id for entry in entries if entry.external_id in outcomes]
         pipe = self.redis.pipeline(transaction=True)
         for external_id, status in outcomes.items():
             key = self.record_key(external_id)
@@ -101,6 +104,10 @@ class Intake:
             pipe.xack(self.stream, GROUP, *entry_ids)
             pipe.xdel(self.stream, *entry_ids)
         pipe.execute()
+
+    def count_failure(self, external_id: str) -> int:
+        """One more failed attempt to apply this sale; returns how many so far."""
+        return self.redis.hincrby(self.record_key(external_id), "attempts", 1)
 
     def backlog(self) -> int:
         """Sales recorded and not yet acknowledged by a worker."""

@@ -23,14 +23,15 @@ def drain(self) -> int:
     if len(entries) == settings.apply_batch:
         drain.apply_async()  # more is waiting: let a second worker start on it now
     try:
-        statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc))
+        statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc),
+                                   failed=res.intake.count_failure)
     except Exception as error:
         if not is_transient(error):
             raise
         # The entries stay pending on this consumer and are read again first by its next drain.
         log.warning("transient failure applying %d sales, retrying: %s", len(entries), error)
         raise self.retry(exc=error, countdown=min(30, 2 ** self.request.retries))
-    res.intake.settle([entry.entry_id for entry in entries], statuses)
+    res.intake.settle(entries, statuses)
     return len(entries)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from domain.sale import Sale
 from store import catalog
-from store.apply import apply_isolating
+from store.apply import MAX_ATTEMPTS, apply_isolating
 from store.schema import Product
 from store.schema import Sale as SaleRow
 from tests.builders import line, sale
@@ -26,7 +27,7 @@ def drain_once(intake, sessions, consumer, count=100, reclaim_after_ms=60_000) -
     entries = intake.claim(consumer, count, reclaim_after_ms)
     if entries:
         statuses = apply_isolating(sessions, [entry.sale for entry in entries], NOW)
-        intake.settle([entry.entry_id for entry in entries], statuses)
+        intake.settle(entries, statuses)
     return len(entries)
 
 
@@ -48,7 +49,8 @@ def test_entries_a_consumer_took_but_never_acknowledged_come_back_to_it_first(in
 
     again = intake.claim("worker-a", 10, 60_000)
 
-    assert [e.entry_id for e in again] == [e.entry_id for e in taken]
+    assert [e.entry_id for e in again][:2] == [e.entry_id for e in taken]
+    assert len(again) == 4  # then topped up with the unread ones
 
 
 def test_a_dead_consumers_entries_are_taken_over_after_the_reclaim_time(intake):
@@ -104,3 +106,32 @@ def test_after_redis_loses_a_sale_record_apply_restores_it_from_postgresql(intak
     assert record(intake, impostor).outcome == "conflict"
     with sessions() as session:
         assert session.get(Product, juice).stock == Decimal("9")
+
+
+def test_a_sale_that_keeps_failing_is_set_aside_after_bounded_attempts_without_holding_up_others(intake, sessions):
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    poison = sale(line(juice))
+    poison["lines"][0]["quantity"] = "a lot"  # what no intake writes: a value apply cannot even read
+    intake.redis.xadd(intake.stream, {"external_id": poison["external_id"], "sale": json.dumps(poison)})
+    good = [sale(line(juice, quantity="1")) for _ in range(3)]
+    for raw in good:
+        record(intake, raw)
+
+    drains = 0
+    while intake.backlog() and drains < 20:
+        entries = intake.claim("worker-a", 100, 60_000)
+        statuses = apply_isolating(sessions, [e.sale for e in entries], NOW, failed=intake.count_failure)
+        intake.settle(entries, statuses)
+        drains += 1
+        if drains == 1:
+            assert {intake.status(g["external_id"])["status"] for g in good} == {"applied"}
+            assert intake.status(poison["external_id"])["attempts"] == "1"
+
+    assert drains == MAX_ATTEMPTS
+    status = intake.status(poison["external_id"])
+    assert status["status"] == "rejected"
+    assert status["error"].startswith(f"set aside after {MAX_ATTEMPTS} failed attempts")
+    with sessions() as session:
+        assert session.get(Product, juice).stock == Decimal("7")
