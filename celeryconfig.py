@@ -6,7 +6,7 @@ _settings = Settings.from_env()
 broker_url = _settings.redis_url or "redis://127.0.0.1:6379/0"
 # One prefix for every key Celery and salesync write, so several deployments (or test runs)
 # can share one Redis without seeing each other.
-broker_transport_options = {"global_keyprefix": _settings.redis_prefix + "celery:"}
+broker_transport_options = _settings.celery_transport_options
 broker_connection_retry_on_startup = True
 task_ignore_result = True
 # Tasks are triggers: the sales themselves live in the Redis stream until applied, so a lost

@@ -166,6 +166,11 @@ def is_about_the_sale(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and code[:2] in ("22", "23")
 
 
+def is_ours(error: BaseException) -> bool:
+    """Transient, or a database error not about the sale's values (a schema behind the code, ...)."""
+    return is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error))
+
+
 def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now: datetime,
                     failed: Callable[[str], int] = lambda external_id: MAX_ATTEMPTS) -> dict[str, dict]:
     """One transaction for the batch; if it fails, each sale alone, so one poison sale cannot hold
@@ -176,7 +181,7 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
         with sessions.begin() as session:
             return apply_batch(session, raw_sales, now)
     except Exception as error:
-        if is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error)):
+        if is_ours(error):
             raise
         log.exception("batch of %d sales failed; applying them one by one", len(raw_sales))
     statuses, unexplained = {}, []
@@ -185,7 +190,7 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
             with sessions.begin() as session:
                 statuses |= apply_batch(session, [raw], now)
         except Exception as error:
-            if is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error)):
+            if is_ours(error):
                 raise
             if is_about_the_sale(error):
                 statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(error)}")

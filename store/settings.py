@@ -62,6 +62,11 @@ class Settings:
             rollup_interval=get("SALESYNC_ROLLUP_INTERVAL", float, cls.rollup_interval),
         )
 
+    @property
+    def celery_transport_options(self) -> dict:
+        """Celery's broker keys under our prefix too, so deployments sharing a Redis never mix."""
+        return {"global_keyprefix": self.redis_prefix + "celery:"}
+
     def require_urls(self) -> Settings:
         if not self.database_url or not self.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (salesync serve sets them for you)")

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     celery = Celery("salesync", set_as_current=False)
     celery.config_from_object("celeryconfig")
     celery.conf.broker_url = settings.redis_url
-    celery.conf.broker_transport_options = {"global_keyprefix": settings.redis_prefix + "celery:"}
+    celery.conf.broker_transport_options = settings.celery_transport_options
     app.extensions["salesync"] = Resources(
         settings=settings,
         redis=client,
