@@ -113,6 +113,12 @@ class Intake:
         """Sales recorded and not yet acknowledged by a worker."""
         return self.redis.xlen(self.stream)
 
+    def oldest_queued_ms(self) -> int | None:
+        """When the oldest sale still in the stream was recorded (Unix ms), or None if none is.
+        Applied entries are deleted, so this is the start of the sync lag."""
+        first = self.redis.xrange(self.stream, count=1)
+        return int(first[0][0].split(b"-")[0]) if first else None
+
 
 def _recorded(reply: list) -> Recorded:
     outcome = reply[0].decode()
