@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Callable
 from decimal import Decimal
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import exists, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,11 +31,15 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
         sales.setdefault(raw["external_id"], Sale.from_dict(raw))
         fingerprints.setdefault(raw["external_id"], raw.get("fingerprint"))
     statuses = views.applied_sales(session, list(sales)) | views.rejected_sales(session, list(sales))
-    todo = [sale for external_id, sale in sales.items() if external_id not in statuses]
-    rejected = _unknown_products(session, todo)
+    todo = [sale for external_id, sale in sorted(sales.items()) if external_id not in statuses]
+    # Prices come from a plain read: the product rows are locked only at the end, for the stock
+    # update, so a hot product is held for a few statements instead of the whole batch.
+    products = _read_products(session, {line.product_id for sale in todo for line in sale.lines
+                                        if line.new_product is None})
+    rejected = _unknown_products(todo, products)
     todo = [sale for sale in todo if sale.external_id not in rejected]
     ids_by_sku = _create_products(session, todo)
-    products = _lock_products(session, todo, ids_by_sku)
+    products |= _read_products(session, set(ids_by_sku.values()) - products.keys())
     priced = []
     for sale in todo:
         try:
@@ -45,8 +49,9 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     inserted = _insert_sales(session, priced, fingerprints, now)
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
-    _write_effects(session, apply_sales(fresh, products))
     reject(session, [({**sales[eid].to_dict(), "fingerprint": fingerprints[eid]}, reason) for eid, reason in rejected.items()])
+    locked = _read_products(session, {line.product_id for p in fresh for line in p.lines}, lock=True)
+    _write_effects(session, apply_sales(fresh, locked))
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
     statuses |= {p.sale.external_id: views.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
@@ -65,12 +70,10 @@ def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
         session.execute(insert(schema.RejectedSale).on_conflict_do_nothing(), rows)
 
 
-def _unknown_products(session: Session, sales: list[Sale]) -> dict[str, str]:
-    wanted = {line.product_id for sale in sales for line in sale.lines if line.new_product is None}
-    known = set(session.scalars(select(schema.Product.id).where(schema.Product.id.in_(wanted)))) if wanted else set()
+def _unknown_products(sales: list[Sale], known: dict[int, Product]) -> dict[str, str]:
     rejected = {}
     for sale in sales:
-        missing = sorted({line.product_id for line in sale.lines if line.new_product is None} - known)
+        missing = sorted({line.product_id for line in sale.lines if line.new_product is None} - known.keys())
         if missing:
             rejected[sale.external_id] = f"product {missing[0]} does not exist; send product_data to create it"
     return rejected
@@ -95,19 +98,18 @@ def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
     return {sku: product_id for sku, product_id in found}
 
 
-def _lock_products(session: Session, sales: list[Sale], ids_by_sku: dict[str, int]) -> dict[int, Product]:
-    ids = {line.product_id for sale in sales for line in sale.lines if line.new_product is None}
-    ids |= set(ids_by_sku.values())
+def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[int, Product]:
     if not ids:
         return {}
     p = schema.Product
     open_alert = exists().where(schema.StockAlert.product_id == p.id, schema.StockAlert.status == "open")
-    # Fixed lock order (by id) so workers applying overlapping batches never deadlock.
-    rows = session.execute(
-        select(p.id, p.is_volatile, p.unit_price, p.stock, p.reorder_level, p.price_set_at, open_alert)
-        .where(p.id.in_(ids)).order_by(p.id).with_for_update(of=p)
-    )
-    return {row[0]: Product(*row) for row in rows}
+    query = select(p.id, p.is_volatile, p.unit_price, p.stock, p.reorder_level, p.price_set_at, open_alert)
+    query = query.where(p.id.in_(ids)).order_by(p.id)
+    if lock:
+        # Fixed lock order (by id) so workers applying overlapping batches never deadlock. NO KEY
+        # UPDATE leaves the key-share locks of other workers' sale_items inserts unblocked.
+        query = query.with_for_update(of=p, key_share=True)
+    return {row[0]: Product(*row) for row in session.execute(query)}
 
 
 def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict[str, str | None],
@@ -133,15 +135,23 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
         session.execute(insert(schema.RollupPending.__table__), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
 
 
+_UPDATE_PRODUCTS = text("""
+    UPDATE products AS p
+    SET stock = v.stock, unit_price = v.unit_price, price_set_at = v.price_set_at, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:stocks AS numeric[]), CAST(:prices AS numeric[]),
+                CAST(:set_at AS timestamptz[])) AS v (id, stock, unit_price, price_set_at)
+    WHERE p.id = v.id
+""")
+
+
 def _write_effects(session: Session, effects: Effects) -> None:
+    """Every changed product in one statement, whatever the batch touched."""
     if effects.products:
-        table = schema.Product.__table__
-        statement = (update(table).where(table.c.id == bindparam("product_id"))
-                     .values(stock=bindparam("new_stock"), unit_price=bindparam("new_price"),
-                             price_set_at=bindparam("new_price_set_at"), updated_at=func.now()))
-        session.connection().execute(statement, [
-            {"product_id": p.id, "new_stock": p.stock, "new_price": p.unit_price,
-             "new_price_set_at": p.price_set_at} for p in effects.products.values()])
+        changed = sorted(effects.products.values(), key=lambda product: product.id)
+        session.execute(_UPDATE_PRODUCTS, {
+            "ids": [product.id for product in changed], "stocks": [product.stock for product in changed],
+            "prices": [product.unit_price for product in changed],
+            "set_at": [product.price_set_at for product in changed]})
     open_alerts(session, effects.alerts)
 
 
