@@ -371,7 +371,9 @@ def start_profiles(ctx: dict, child: int, other: int) -> list[subprocess.Popen]:
 
 
 def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
-    """Inclusive share of samples per function (file:function), from py-spy raw (collapsed) stacks."""
+    """Inclusive share of samples per function of the project (and the driver calls that wait on
+    PostgreSQL), from py-spy raw (collapsed) stacks; the Celery frames above them are left out."""
+    ours = re.compile(r"\((domain|store|worker|web)/|do_execute|do_commit")
     total, inclusive = 0, {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -382,7 +384,7 @@ def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
         seen = set()
         for frame in stack.split(";"):
             name = re.sub(r":\d+\)$", ")", frame.strip())
-            if name and name not in seen:
+            if name and name not in seen and ours.search(name):
                 seen.add(name)
                 inclusive[name] = inclusive.get(name, 0) + n
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
