@@ -72,6 +72,7 @@ class PlannedSale:
     answers: list[int] = field(default_factory=list)  # HTTP status per delivery; 0: no answer
     accepted_at: float | None = None  # monotonic time of the first 202/200: roughly the apply order
     status: str | None = None  # last polled: queued, applied or rejected
+    token: str = ""  # its till's token: each till polls its own sales, within its own rate limit
     error: str | None = None  # why, if rejected
 
     @property

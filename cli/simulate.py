@@ -156,7 +156,7 @@ def drive(report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Rand
     finally:
         report.send_seconds = time.monotonic() - started
         progress.close()
-    if wait_settled(http, pool, args.admin_token, [sale for sale in report.sales if sale.accepted],
+    if wait_settled(http, pool, [sale for sale in report.sales if sale.accepted],
                     args.connections * 2):
         report.settle_seconds = time.monotonic() - started
 
@@ -173,13 +173,12 @@ def create_products(http: Http, pool: ThreadPoolExecutor, catalog: Catalog, admi
     return catalog
 
 
-def wait_settled(http: Http, pool: ThreadPoolExecutor, admin_token: str, accepted: list[PlannedSale],
-                 chunk: int) -> bool:
+def wait_settled(http: Http, pool: ThreadPoolExecutor, accepted: list[PlannedSale], chunk: int) -> bool:
     """Poll until every accepted sale is applied or rejected; False if the run's time ran out first."""
     progress = Progress("applying", len(accepted))
     pending = sorted(accepted, key=lambda sale: sale.accepted_at)
     while pending and not http.out_of_time():
-        poll_round(http, pool, admin_token, pending, chunk)
+        poll_round(http, pool, pending, chunk)
         pending = [sale for sale in pending if sale.status not in ("applied", "rejected")]
         progress.update(len(accepted) - len(pending))
         if pending:

@@ -97,6 +97,7 @@ def send_device(http: Http, device: Device, batch: int, progress: Progress) -> N
             group = queue[start:start + batch]
             for sale, code in zip(group, post_sales(http, device.token, group)):
                 sale.answers.append(code)
+                sale.token = device.token
                 if code in (200, 202) and sale.accepted_at is None:
                     sale.accepted_at = time.monotonic()
             progress.advance(len(group))
@@ -113,9 +114,9 @@ def post_sales(http: Http, token: str, group: list[PlannedSale]) -> list[int]:
     return [result["status"] for result in response.json()["results"]]
 
 
-def poll_status(http: Http, token: str, sale: PlannedSale) -> None:
+def poll_status(http: Http, sale: PlannedSale) -> None:
     try:
-        response = http.call("GET", f"/api/sales/{sale.external_id}/", token)
+        response = http.call("GET", f"/api/sales/{sale.external_id}/", sale.token)
     except OutOfTime:
         return
     if response is not None and response.status_code == 200:
@@ -123,11 +124,11 @@ def poll_status(http: Http, token: str, sale: PlannedSale) -> None:
         sale.status, sale.error = body["status"], body.get("error")
 
 
-def poll_round(http: Http, pool: Executor, token: str, pending: list[PlannedSale], chunk: int) -> None:
+def poll_round(http: Http, pool: Executor, pending: list[PlannedSale], chunk: int) -> None:
     """Poll the oldest pending sales first, a chunk at a time, and stop at the first chunk that is
     still entirely queued: sales apply roughly in the order they were accepted, so the rest would be too."""
     for group in chunks(pending, chunk):
-        list(pool.map(lambda sale: poll_status(http, token, sale), group))
+        list(pool.map(lambda sale: poll_status(http, sale), group))
         if all(sale.status in (None, "queued") for sale in group):
             return
 
