@@ -1,0 +1,528 @@
+// salesync-client.js: the till's half of offline-first sales sync, as a dependency-free ES module.
+//
+// A sale is written to a local store (IndexedDB in a browser) before anything is sent, with an
+// external_id generated on the device. The queue is sent in batches to POST /api/sales/batch/
+// (one by one to POST /api/sales/ if the server has no batch endpoint). A sale leaves the queue
+// only when the server answered 202 or 200 for it; 400/422 sales are set aside for a person;
+// 503, 429, 5xx and lost connections are retried with exponential backoff and jitter, never
+// earlier than Retry-After. Sales the server still has queued are polled until applied or
+// rejected. See README.md next to this file.
+
+/** Where a sale is in its life. */
+export const State = Object.freeze({
+  PENDING: "pending",   // in the local queue: not yet acknowledged by the server
+  HELD: "held",         // refused as sent (400, 413, 422): set aside for a person, never re-sent
+  QUEUED: "queued",     // the server has it (202/200) and has not applied it yet
+  APPLIED: "applied",   // applied by the server
+  REJECTED: "rejected", // the server received it but can never apply it (see error)
+});
+
+const DEFAULTS = {
+  baseUrl: "",
+  sourceDevice: "web",
+  batchSize: 100,        // sales per POST /api/sales/batch/ (the server takes up to 1,000)
+  syncInterval: 15000,   // ms between timer syncs while sales are waiting
+  pollInterval: 2000,    // ms between status polls of sales the server has queued
+  pollLimit: 20,         // status requests per poll round
+  retryBase: 1000,       // ms: first backoff step, doubled on every consecutive failure...
+  retryMax: 30000,       // ...up to this
+  requestTimeout: 30000, // ms before a request is given up as lost
+  historyLimit: 200,     // applied sales kept for display; older ones are forgotten
+};
+
+const CLEARS = new Set([200, 202]);       // the server has the sale: it leaves the queue
+const HOLDS = new Set([400, 413, 422]);   // retrying the same sale can never succeed
+const AUTH = new Set([401, 403]);         // the token is wrong: sales wait for a new one
+
+/** A transient failure: the sales stay queued and the next try waits. */
+class Transient {
+  constructor(kind, message, status = null, retryAfterMs = 0) {
+    Object.assign(this, { kind, message, status, retryAfterMs });
+  }
+}
+
+/**
+ * The sales queue of one till.
+ *
+ * Everything the outside world provides can be injected (store, fetch, timers, clock, random,
+ * uuid, online state, the event target of the online event), so the queue runs under Node's
+ * test runner as well as in a browser.
+ */
+export class SaleSync {
+  constructor({
+    token,
+    store,
+    fetch = globalThis.fetch?.bind(globalThis),
+    setTimeout = globalThis.setTimeout.bind(globalThis),
+    clearTimeout = globalThis.clearTimeout.bind(globalThis),
+    now = () => Date.now(),
+    random = Math.random,
+    uuid = () => uuid4(),
+    isOnline = () => globalThis.navigator?.onLine !== false,
+    window = globalThis.window,
+    ...options
+  }) {
+    if (!store) throw new TypeError("SaleSync needs a store (IndexedDBStore or MemoryStore)");
+    Object.assign(this, { token, store, fetch, now, random, uuid, isOnline, window });
+    this.timers = { set: setTimeout, clear: clearTimeout };
+    this.options = { ...DEFAULTS, ...options };
+    this.batchSize = this.options.batchSize;
+    this.batchEndpoint = true;     // false once the server showed it has no batch endpoint
+    this.listeners = new Map();
+    this.running = null;           // the sync in progress (a promise), if any
+    this.syncing = false;          // sending or polling right now
+    this.again = false;            // sync() was called during a sync: run once more
+    this.timer = null;
+    this.attempts = 0;             // consecutive failed tries
+    this.retryAt = 0;              // no send before this time (ms)
+    this.lastSyncAt = null;        // last time the server answered a send or poll
+    this.lastError = null;
+    this.sequence = 0;
+    this.onOnline = () => this.sync({ force: true });
+    this.onOffline = () => this.emitStatus();
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  /** Listen to "status" (counts and sync state), "sale" (a sale changed), "sync" and "error".
+   *  Returns a function that removes the listener. */
+  on(type, listener) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(listener);
+    return () => this.listeners.get(type).delete(listener);
+  }
+
+  emit(type, detail) {
+    for (const listener of this.listeners.get(type) ?? []) {
+      try {
+        listener(detail);
+      } catch (error) {
+        console.error("salesync listener failed", error);
+      }
+    }
+  }
+
+  async emitStatus() {
+    this.emit("status", await this.status());
+  }
+
+  // ---- public API ---------------------------------------------------------------------------
+
+  /** Listen for the online event and sync now; call once the page is ready. */
+  start() {
+    this.stopped = false;
+    this.window?.addEventListener?.("online", this.onOnline);
+    this.window?.addEventListener?.("offline", this.onOffline);
+    return this.sync({ force: true });
+  }
+
+  /** Stop listening and cancel the timer (a sync in progress finishes). */
+  stop() {
+    this.window?.removeEventListener?.("online", this.onOnline);
+    this.window?.removeEventListener?.("offline", this.onOffline);
+    this.stopped = true;
+    this.cancelTimer();
+  }
+
+  /** Use another device token from now on (waiting sales are then sent with it). */
+  setToken(token) {
+    this.token = token;
+    return this.sync({ force: true });
+  }
+
+  /**
+   * Ring up a sale: store it, then try to send it. Resolves with the stored record once the
+   * sale is safe in the store (before it is sent). `items` are lines as POST /api/sales/ takes
+   * them; `client_timestamp` defaults to now and `external_id` is generated here.
+   */
+  async sell({ items, client_timestamp, source_device }) {
+    if (!Array.isArray(items) || items.length === 0) throw new TypeError("a sale needs at least one item");
+    const at = this.now();
+    const externalId = this.uuid();
+    const record = {
+      external_id: externalId,
+      seq: at * 1000 + (this.sequence++ % 1000),
+      state: State.PENDING,
+      created_at: new Date(at).toISOString(),
+      // Exactly what is sent on every try: a retry must carry the same payload.
+      sale: {
+        external_id: externalId,
+        source_device: source_device ?? this.options.sourceDevice,
+        client_timestamp: client_timestamp ?? new Date(at).toISOString(),
+        items,
+      },
+    };
+    await this.store.putMany([record]);
+    this.emit("sale", record);
+    this.sync();
+    return record;
+  }
+
+  /** All sales the store holds, oldest first. */
+  async sales() {
+    return this.store.list();
+  }
+
+  /** Forget a sale that was set aside (state "held"); other sales cannot be discarded. */
+  async discard(externalId) {
+    const record = (await this.store.list()).find((r) => r.external_id === externalId);
+    if (!record || record.state !== State.HELD) return false;
+    await this.store.delete(externalId);
+    this.emit("sale", { ...record, state: "discarded" });
+    await this.emitStatus();
+    return true;
+  }
+
+  /** Counts by state, plus what a UI shows about syncing. `pending` is the offline queue. */
+  async status() {
+    const counts = Object.fromEntries(Object.values(State).map((s) => [s, 0]));
+    for (const record of await this.store.list()) counts[record.state] += 1;
+    return {
+      ...counts,
+      syncing: this.syncing,
+      online: this.isOnline(),
+      lastSyncAt: this.lastSyncAt,
+      lastError: this.lastError,
+      retryAt: this.retryAt > this.now() ? this.retryAt : null,
+    };
+  }
+
+  /**
+   * Send what is queued, then poll statuses. One sync runs at a time: a call during a sync
+   * returns the running one and makes it go round once more. Never rejects; failures are
+   * reported through "error" and "status". Without `force`, a backoff in progress is honoured.
+   */
+  sync({ force = false } = {}) {
+    if (force) this.retryAt = 0;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.cancelTimer();
+    this.running = this.run();
+    return this.running;
+  }
+
+  async run() {
+    for (;;) {
+      this.again = false;
+      this.syncing = true;
+      try {
+        await this.round();
+      } catch (error) {
+        this.fail(new Transient("client", String(error?.message ?? error)));
+      } finally {
+        this.syncing = false;
+      }
+      try {
+        await this.schedule();
+        await this.emitStatus();
+      } catch (error) {
+        console.error("salesync could not read its store", error);
+      }
+      if (!this.again) {
+        this.running = null;  // no await between the check and this: a sync() call cannot be lost
+        return;
+      }
+    }
+  }
+
+  // ---- one sync round -----------------------------------------------------------------------
+
+  async round() {
+    if (!this.isOnline() || this.now() < this.retryAt) return;
+    await this.emitStatus();
+    const report = { sent: 0, accepted: 0, held: 0 };
+    for (;;) {
+      const pending = (await this.store.list()).filter((r) => r.state === State.PENDING);
+      if (pending.length === 0) break;
+      const outcome = await this.send(pending.slice(0, this.batchSize), report);
+      if (outcome instanceof Transient) return this.fail(outcome);
+    }
+    if (report.sent) this.emit("sync", { ...report, at: this.now() });
+    this.succeeded();
+    const failure = await this.poll();
+    if (failure) this.fail(failure);
+  }
+
+  /** Send one batch. Returns a Transient to stop the round, anything else to go on. */
+  async send(batch, report) {
+    if (!this.batchEndpoint) return this.sendOneByOne(batch, report);
+    const answer = await this.request("POST", "/api/sales/batch/", { sales: batch.map((r) => r.sale) });
+    if (answer instanceof Transient) return answer;
+    const { status, body } = answer;
+    if (status === 200 && Array.isArray(body?.results) && body.results.length === batch.length) {
+      const settled = batch.map((record, i) => this.settle(record, body.results[i].status, body.results[i].body));
+      return this.save(settled.filter(Boolean), report, batch.length);
+    }
+    if (status === 404 || status === 405) {
+      this.batchEndpoint = false;  // an older server: POST /api/sales/ one by one
+      return this.sendOneByOne(batch, report);
+    }
+    if (status === 413 && batch.length > 1) {
+      this.batchSize = Math.max(1, Math.floor(batch.length / 2));
+      return null;
+    }
+    if (status === 413) return this.save([this.settle(batch[0], 413, body)], report, 1);
+    return this.failure(status, body, answer.retryAfterMs);
+  }
+
+  async sendOneByOne(batch, report) {
+    for (const record of batch) {
+      const answer = await this.request("POST", "/api/sales/", record.sale);
+      if (answer instanceof Transient) return answer;
+      const settled = this.settle(record, answer.status, answer.body);
+      if (!settled) return this.failure(answer.status, answer.body, answer.retryAfterMs);
+      await this.save([settled], report, 1);
+    }
+    return null;
+  }
+
+  /** The record after the server's answer for it, or null if it must stay in the queue. */
+  settle(record, status, body) {
+    if (CLEARS.has(status)) {
+      const server = status === 202 ? State.QUEUED : body?.status;
+      return this.fromStatus({ ...record, sent_at: new Date(this.now()).toISOString() }, server, body);
+    }
+    if (HOLDS.has(status)) return { ...record, state: State.HELD, error: problem(status, body) };
+    return null;
+  }
+
+  /** Apply a status body (queued / applied / rejected) to a record. */
+  fromStatus(record, status, body) {
+    if (status === State.APPLIED) return { ...record, state: State.APPLIED, result: body?.sale ?? null };
+    if (status === State.REJECTED) return { ...record, state: State.REJECTED, error: body?.error ?? "rejected" };
+    return { ...record, state: State.QUEUED };
+  }
+
+  async save(records, report, sent) {
+    await this.store.putMany(records);
+    report.sent += sent;
+    for (const record of records) {
+      if (record.state === State.HELD) report.held += 1;
+      else report.accepted += 1;
+      this.emit("sale", record);
+    }
+    this.lastSyncAt = this.now();
+    if (records.length < sent) {
+      // Some results were neither accepted nor refused (a 5xx for one sale): try again later.
+      return new Transient("server", "some sales were not accepted; they will be sent again");
+    }
+    return null;
+  }
+
+  /** Ask for the status of sales the server has queued, the least recently asked first. */
+  async poll() {
+    const queued = (await this.store.list())
+      .filter((r) => r.state === State.QUEUED)
+      .sort((a, b) => (a.checked_at ?? 0) - (b.checked_at ?? 0))
+      .slice(0, this.options.pollLimit);
+    for (const record of queued) {
+      const answer = await this.request("GET", `/api/sales/${record.external_id}/`);
+      if (answer instanceof Transient) return answer;
+      if (answer.status !== 200) {
+        if (AUTH.has(answer.status) || answer.status === 429 || answer.status >= 500) {
+          return this.failure(answer.status, answer.body, answer.retryAfterMs);
+        }
+        await this.store.putMany([{ ...record, checked_at: this.now() }]);  // 404: ask again later
+        continue;
+      }
+      this.lastSyncAt = this.now();
+      const updated = this.fromStatus({ ...record, checked_at: this.now() }, answer.body?.status, answer.body);
+      await this.store.putMany([updated]);
+      if (updated.state !== State.QUEUED) this.emit("sale", updated);
+    }
+    await this.prune();
+    return null;
+  }
+
+  /** Keep the newest `historyLimit` applied sales; held and rejected ones stay for a person. */
+  async prune() {
+    const applied = (await this.store.list()).filter((r) => r.state === State.APPLIED);
+    for (const record of applied.slice(0, Math.max(0, applied.length - this.options.historyLimit))) {
+      await this.store.delete(record.external_id);
+    }
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  /** One request: {status, body, retryAfterMs}, or a Transient when no answer came. */
+  async request(method, path, body) {
+    const headers = { Authorization: `Token ${this.token}`, Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const controller = typeof AbortController === "function" ? new AbortController() : null;
+    const timeout = this.timers.set(() => controller?.abort(), this.options.requestTimeout);
+    try {
+      const response = await this.fetch(this.options.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller?.signal,
+      });
+      let parsed = null;
+      try {
+        parsed = await response.json();
+      } catch {
+        parsed = null;  // not JSON: a proxy's error page, say
+      }
+      return {
+        status: response.status,
+        body: parsed,
+        retryAfterMs: retryAfter(response.headers?.get?.("Retry-After"), this.now()),
+      };
+    } catch (error) {
+      return new Transient("network", `no answer from the server (${error?.message ?? error})`);
+    } finally {
+      this.timers.clear(timeout);
+    }
+  }
+
+  /** A whole-request failure (not a per-sale answer): nothing left the queue. */
+  failure(status, body, retryAfterMs) {
+    const kind = AUTH.has(status) ? "auth" : status === 429 ? "busy" : "server";
+    const message = body?.detail ?? body?.title ?? `HTTP ${status}`;
+    return new Transient(kind, message, status, retryAfterMs);
+  }
+
+  // ---- backoff and timer --------------------------------------------------------------------
+
+  /** Exponential backoff with jitter, never earlier than Retry-After. */
+  fail(failure) {
+    this.attempts += 1;
+    const { retryBase, retryMax } = this.options;
+    const ceiling = Math.min(retryMax, retryBase * 2 ** (this.attempts - 1));
+    const backoff = ceiling / 2 + (this.random() * ceiling) / 2;
+    const wait = Math.max(backoff, failure.retryAfterMs ? failure.retryAfterMs + this.random() * retryBase : 0);
+    this.retryAt = this.now() + wait;
+    this.lastError = {
+      kind: failure.kind,
+      status: failure.status,
+      message: failure.message,
+      at: this.now(),
+      retryAt: this.retryAt,
+    };
+    this.emit("error", this.lastError);
+  }
+
+  succeeded() {
+    this.attempts = 0;
+    this.retryAt = 0;
+    this.lastError = null;
+  }
+
+  /** Wake up for the next retry, status poll or timer sync, if there is anything to do. */
+  async schedule() {
+    this.cancelTimer();
+    if (this.stopped) return;
+    const counts = await this.status();
+    let wake = null;
+    if (counts.pending > 0) wake = this.retryAt || this.now() + this.options.syncInterval;
+    if (counts.queued > 0) wake = Math.min(wake ?? Infinity, Math.max(this.retryAt, this.now() + this.options.pollInterval));
+    if (wake === null) return;
+    this.timer = this.timers.set(() => {
+      this.timer = null;
+      this.sync();
+    }, Math.max(0, wake - this.now()));
+  }
+
+  cancelTimer() {
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+  }
+}
+
+/** A random (version 4) UUID: crypto.randomUUID() where the page is a secure context (HTTPS,
+ *  localhost), the same from crypto.getRandomValues() elsewhere. */
+export function uuid4(crypto = globalThis.crypto) {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Retry-After as milliseconds from now: delay-seconds or an HTTP date; 0 if absent or bad. */
+export function retryAfter(value, now = Date.now()) {
+  if (value == null || value === "") return 0;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(0, date - now);
+}
+
+function problem(status, body) {
+  return {
+    status,
+    title: body?.title ?? `HTTP ${status}`,
+    detail: body?.detail ?? null,
+    errors: body?.errors ?? [],
+  };
+}
+
+function byOrder(a, b) {
+  return a.seq - b.seq;
+}
+
+/** The queue in memory: for tests, and for environments without IndexedDB (nothing survives a restart). */
+export class MemoryStore {
+  constructor() {
+    this.records = new Map();
+  }
+
+  async list() {
+    return [...this.records.values()].map((r) => structuredClone(r)).sort(byOrder);
+  }
+
+  async putMany(records) {
+    for (const record of records) this.records.set(record.external_id, structuredClone(record));
+  }
+
+  async delete(externalId) {
+    this.records.delete(externalId);
+  }
+}
+
+/** The queue in IndexedDB: survives reloads, crashes and restarts of the browser. */
+export class IndexedDBStore {
+  static NAME = "sales";
+
+  static open(name = "salesync", indexedDB = globalThis.indexedDB) {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open(name, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(IndexedDBStore.NAME, { keyPath: "external_id" });
+      request.onsuccess = () => resolve(new IndexedDBStore(request.result));
+      request.onerror = () => reject(request.error);
+    });
+  }
+
+  constructor(db) {
+    this.db = db;
+  }
+
+  // "strict": the write is on disk before it is reported done; a rung-up sale survives a crash.
+  transaction(mode, work) {
+    return new Promise((resolve, reject) => {
+      const tx = this.db.transaction(IndexedDBStore.NAME, mode, { durability: "strict" });
+      const result = work(tx.objectStore(IndexedDBStore.NAME));
+      tx.oncomplete = () => resolve(result.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
+    });
+  }
+
+  async list() {
+    return (await this.transaction("readonly", (store) => store.getAll())).sort(byOrder);
+  }
+
+  putMany(records) {
+    return this.transaction("readwrite", (store) => {
+      let last = { result: undefined };
+      for (const record of records) last = store.put(record);
+      return last;
+    });
+  }
+
+  delete(externalId) {
+    return this.transaction("readwrite", (store) => store.delete(externalId));
+  }
+}
