@@ -1,0 +1,182 @@
+"""`salesync product import`: a catalogue from a CSV file, checked whole, then written in one transaction.
+
+Every row is validated before anything is written, so a file with one bad row imports nothing and
+every bad row is reported with its line number. A row whose sku already exists is an error
+unless `update` is set; then its name, price, volatility and reorder level are replaced and its
+stock is left alone (stock changes go through stock adjustments, which keep an audit trail).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Callable, Iterable, TextIO
+
+from sqlalchemy import select, update as sql_update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from domain import stock
+from domain.money import PrecisionError, check_level, check_price
+from store.catalog import open_alerts
+from store.schema import Product
+
+COLUMNS = ("sku", "name", "unit_price", "stock", "reorder_level", "is_volatile")
+REQUIRED = ("sku", "name")
+TRUE, FALSE = {"true", "yes", "1", "y", "t"}, {"false", "no", "0", "n", "f", ""}
+CHUNK = 200  # rows per INSERT / UPDATE statement (and per progress step)
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    sku: str
+    name: str
+    unit_price: Decimal | None
+    stock: Decimal
+    reorder_level: Decimal
+    is_volatile: bool
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Imported:
+    created: int
+    updated: int
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[RowError]):
+        super().__init__(f"{len(errors)} error(s); nothing was imported")
+        self.errors = errors
+
+
+def read(source: TextIO) -> list[Row]:
+    """Parse and check every row; raise ImportFailed listing every error (line numbers of the file)."""
+    reader = csv.reader(source)
+    errors: list[RowError] = []
+    header = [name.strip().lower() for name in next(reader, [])]
+    unknown = [name for name in header if name not in COLUMNS]
+    missing = [name for name in REQUIRED if name not in header]
+    if not header:
+        raise ImportFailed([RowError(1, "the file is empty; the first line must name the columns")])
+    if unknown or missing or len(set(header)) != len(header):
+        problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
+                   (["a column is named twice"] if len(set(header)) != len(header) else [])
+        raise ImportFailed([RowError(1, f"{'; '.join(problems)} (columns: {', '.join(COLUMNS)})")])
+    rows: list[Row] = []
+    first_line: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines are allowed
+        if len(cells) != len(header):
+            errors.append(RowError(line, f"has {len(cells)} fields, the header has {len(header)}"))
+            continue
+        row, row_errors = _row(line, dict(zip(header, cells)))
+        errors += row_errors
+        if row is not None:
+            if row.sku in first_line:
+                errors.append(RowError(line, f"sku {row.sku!r} is already on line {first_line[row.sku]}"))
+            else:
+                first_line[row.sku] = line
+                rows.append(row)
+    if not rows and not errors:
+        errors.append(RowError(reader.line_num or 1, "no products in the file"))
+    if errors:
+        raise ImportFailed(errors)
+    return rows
+
+
+def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
+    errors: list[str] = []
+
+    def text(name: str, longest: int) -> str:
+        value = cells.get(name, "").strip()
+        if not value or len(value) > longest:
+            errors.append(f"{name}: must be 1 to {longest} characters")
+        return value
+
+    def number(name: str, check: Callable[[Decimal], Decimal], default: Decimal | None) -> Decimal | None:
+        raw = cells.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return check(Decimal(raw))
+        except InvalidOperation:
+            errors.append(f"{name}: {raw!r} is not a decimal number")
+        except PrecisionError as error:
+            errors.append(f"{name}: {error}")
+        return default
+
+    def flag(name: str) -> bool:
+        value = cells.get(name, "").strip().lower()
+        if value not in TRUE | FALSE:
+            errors.append(f"{name}: {value!r} is not true or false")
+        return value in TRUE
+
+    # Checked in column order, so errors read left to right.
+    row = Row(line, text("sku", 64), text("name", 200), number("unit_price", check_price, None),
+              number("stock", check_level, Decimal(0)), number("reorder_level", check_level, Decimal(0)),
+              flag("is_volatile"))
+    return (None if errors else row), [RowError(line, message) for message in errors]
+
+
+def write(session: Session, rows: list[Row], update: bool = False,
+          progress: Callable[[int], None] = lambda done: None) -> Imported:
+    """Create (or, with `update`, also update) every product, in the caller's transaction."""
+    existing = _existing(session, [row.sku for row in rows])
+    if existing and not update:
+        raise ImportFailed([RowError(row.line, f"sku {row.sku!r} already exists (pass --update to update it)")
+                            for row in rows if row.sku in existing])
+    new = [row for row in rows if row.sku not in existing]
+    changed = [row for row in rows if row.sku in existing]
+    done = 0
+    for chunk in _chunks(new):
+        created = session.execute(insert(Product).returning(Product.id, Product.sku),
+                                  [_fields(row) | {"stock": row.stock} for row in chunk])
+        ids = dict((sku, product_id) for product_id, sku in created)
+        _open_alerts_if_low(session, [(ids[row.sku], row, row.stock) for row in chunk])
+        done += len(chunk)
+        progress(done)
+    for chunk in _chunks(changed):
+        session.execute(sql_update(Product), [{"id": existing[row.sku][0], **_fields(row)} for row in chunk])
+        _open_alerts_if_low(session, [(existing[row.sku][0], row, existing[row.sku][1]) for row in chunk])
+        done += len(chunk)
+        progress(done)
+    return Imported(created=len(new), updated=len(changed))
+
+
+def _existing(session: Session, skus: list[str]) -> dict[str, tuple[int, Decimal]]:
+    found = {}
+    for chunk in _chunks(skus):
+        query = select(Product.sku, Product.id, Product.stock).where(Product.sku.in_(chunk)).with_for_update()
+        found |= {sku: (product_id, level) for sku, product_id, level in session.execute(query)}
+    return found
+
+
+def _fields(row: Row) -> dict:
+    return {"sku": row.sku, "name": row.name, "unit_price": row.unit_price, "reorder_level": row.reorder_level,
+            "is_volatile": row.is_volatile}
+
+
+def _open_alerts_if_low(session: Session, products: list[tuple[int, Row, Decimal]]) -> None:
+    """As creating a product by the API does: a tracked product below its reorder level gets an alert."""
+    alerts = [stock.adjust_stock(stock.Product(product_id, row.is_volatile, row.unit_price, level,
+                                               row.reorder_level), Decimal(0))[1]
+              for product_id, row, level in products]
+    open_alerts(session, [alert for alert in alerts if alert])
+
+
+def _chunks(items: list) -> Iterable[list]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]

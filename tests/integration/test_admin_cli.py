@@ -1,0 +1,210 @@
+"""The admin commands, run as an operator runs them: the real `salesync` executable against real servers."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from domain.sale import Sale
+from store import catalog, tokens
+from store.apply import apply_isolating
+from store.schema import Product, StockAlert
+from tests.builders import line, sale
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def salesync(settings, sessions):
+    """Run `salesync ARGS...` with this test's database and Redis prefix; return the finished process."""
+    executable = Path(sys.executable).with_name("salesync")
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "cli.main"]
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "SALESYNC_REDIS_PREFIX": settings.redis_prefix}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(command + list(args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return run
+
+
+def record(intake, raw: dict) -> str:
+    """Record a sale as intake does, received now."""
+    raw = {**raw, "received_at": datetime.now(timezone.utc).isoformat()}
+    intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
+    return raw["external_id"]
+
+
+def apply(intake, sessions, consumer="worker-a") -> dict[str, dict]:
+    """What a worker's drain does: claim, apply, settle."""
+    entries = intake.claim(consumer, 100, 60_000)
+    statuses = apply_isolating(sessions, [entry.sale for entry in entries], NOW)
+    intake.settle(entries, statuses)
+    return statuses
+
+
+def write_csv(tmp_path, text: str) -> str:
+    path = tmp_path / "products.csv"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def products(sessions) -> dict[str, Product]:
+    with sessions() as session:
+        return {p.sku: p for p in session.scalars(select(Product))}
+
+
+def test_tokens_are_created_listed_and_revoked_and_redis_follows(salesync, redis_client, settings):
+    created = salesync("token", "create", "--device", "till-9")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert tokens.lookup(redis_client, settings.redis_prefix, token) == tokens.Caller("till-9", False)
+
+    assert salesync("token", "revoke", "--device", "till-9").returncode == 0
+    listed = salesync("token", "list")
+
+    assert listed.returncode == 0
+    assert [row.split("\t")[:3] for row in listed.stdout.splitlines()] == [["till-9", "device", "revoked"]]
+    assert token not in listed.stdout
+    assert tokens.lookup(redis_client, settings.redis_prefix, token) is None
+
+
+def test_a_good_file_imports_every_product_and_opens_alerts_for_low_stock(salesync, sessions, tmp_path):
+    path = write_csv(tmp_path, "sku,name,unit_price,stock,reorder_level,is_volatile\n"
+                               "MILK-1L,Milk 1 L,0.99,20,5,false\n"
+                               "JUICE-1L,\"Juice, orange\",1.8990,2,5,\n"
+                               "\n"
+                               "BREAD,Bread by weight,,,,true\n")
+
+    result = salesync("product", "import", path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"imported {path}: 3 created, 0 updated"
+    assert "importing" not in result.stderr  # no progress bar when stderr is not a terminal
+    found = products(sessions)
+    assert {sku: (p.name, p.unit_price, p.stock, p.reorder_level, p.is_volatile) for sku, p in found.items()} == {
+        "MILK-1L": ("Milk 1 L", Decimal("0.99"), Decimal(20), Decimal(5), False),
+        "JUICE-1L": ("Juice, orange", Decimal("1.899"), Decimal(2), Decimal(5), False),
+        "BREAD": ("Bread by weight", None, Decimal(0), Decimal(0), True),
+    }
+    with sessions() as session:
+        assert [a.product_id for a in session.scalars(select(StockAlert))] == [found["JUICE-1L"].id]
+
+
+def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_line(salesync, sessions, tmp_path):
+    path = write_csv(tmp_path, "sku,name,unit_price,stock,is_volatile\n"
+                               "MILK-1L,Milk 1 L,0.99,20,false\n"
+                               "FUEL,Diesel,1.89901,0,true\n"
+                               "EGGS,,2.50,12,no\n"
+                               "MILK-1L,Milk again,1,1,false\n"
+                               "SOAP,Soap,abc,1,maybe\n"
+                               "TEA,Tea,1\n")
+
+    result = salesync("product", "import", path)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}: line 3: unit_price: has more than 4 decimal places",
+        f"{path}: line 4: name: must be 1 to 200 characters",
+        f"{path}: line 5: sku 'MILK-1L' is already on line 2",
+        f"{path}: line 6: unit_price: 'abc' is not a decimal number",
+        f"{path}: line 6: is_volatile: 'maybe' is not true or false",
+        f"{path}: line 7: has 3 fields, the header has 5",
+        f"salesync: 6 error(s) in {path}; nothing was imported",
+    ]
+    assert products(sessions) == {}
+
+
+def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(salesync, sessions, tmp_path):
+    with sessions.begin() as session:
+        catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False, unit_price=Decimal("0.99"),
+                               stock=Decimal("7"), reorder_level=Decimal(0))
+    path = write_csv(tmp_path, "sku,name,unit_price,stock\nTEA,Tea,1.20,3\nMILK-1L,Milk 1 L,1.05,100\n")
+
+    refused = salesync("product", "import", path)
+    assert (refused.returncode, products(sessions).keys()) == (1, {"MILK-1L"})
+    assert f"{path}: line 3: sku 'MILK-1L' already exists (pass --update to update it)" in refused.stderr
+
+    updated = salesync("product", "import", "--update", path)
+    assert updated.returncode == 0, updated.stderr
+    assert updated.stdout.strip() == f"imported {path}: 1 created, 1 updated"
+    found = products(sessions)
+    assert (found["MILK-1L"].name, found["MILK-1L"].unit_price, found["MILK-1L"].stock) == \
+        ("Milk 1 L", Decimal("1.05"), Decimal("7"))
+    assert (found["TEA"].unit_price, found["TEA"].stock) == (Decimal("1.2"), Decimal("3"))
+
+
+def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(salesync, sessions, intake):
+    with sessions.begin() as session:
+        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
+                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+    applied = record(intake, sale(line(milk, quantity="2", unit_price="0.99")))
+    rejected = record(intake, sale(line(424242)))
+    apply(intake, sessions)
+    queued = record(intake, sale(line(milk)))
+    intake.redis.delete(intake.record_key(applied))  # expired from Redis: PostgreSQL answers
+
+    shown = {external_id: salesync("status", external_id.upper()) for external_id in (applied, rejected, queued)}
+    unknown = salesync("status", "00000000-0000-4000-8000-000000000000")
+
+    assert {eid: r.returncode for eid, r in shown.items()} == {applied: 0, rejected: 0, queued: 0}
+    bodies = {eid: json.loads(r.stdout) for eid, r in shown.items()}
+    assert bodies[applied]["status"] == "applied"
+    assert (bodies[applied]["sale"]["total"], bodies[applied]["sale"]["items"][0]["product"]) == ("1.98", milk)
+    assert bodies[rejected] == {"external_id": rejected, "status": "rejected",
+                                "received_at": bodies[rejected]["received_at"],
+                                "error": "product 424242 does not exist; send product_data to create it"}
+    assert {key: bodies[queued][key] for key in ("external_id", "status")} == {"external_id": queued,
+                                                                               "status": "queued"}
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "salesync: no sale 00000000-0000-4000-8000-000000000000 is known"
+
+
+def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, sessions, intake):
+    with sessions.begin() as session:
+        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
+                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+    waiting = record(intake, sale(line(milk), device="till-1"))
+    lost = record(intake, sale(line(milk), device="till-2"))
+    intake.claim("worker-a", 100, 60_000)  # taken by a worker, not yet applied
+
+    fresh = salesync("check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "stream: 2 sale(s) waiting, 2 of them taken by a worker" in fresh.stdout
+    assert "worker worker-a: 2 pending" in fresh.stdout
+    assert "recorded but not applied: 2 sale(s)" in fresh.stdout
+    assert f"{waiting}  device till-1" in fresh.stdout and "PROBLEM" not in fresh.stdout
+
+    # The waiting sale was received ten minutes ago; the other lost its stream entry (deleted by hand).
+    old = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat()
+    intake.redis.hset(intake.record_key(waiting), "received_at", old)
+    entries = {e.external_id: e.entry_id for e in intake.claim("worker-a", 100, 60_000)}
+    intake.redis.xack(intake.stream, "appliers", entries[lost])
+    intake.redis.xdel(intake.stream, entries[lost])
+
+    late = salesync("check", "--older-than", "300")
+    assert late.returncode == 1
+    problems = [row for row in late.stdout.splitlines() if row.startswith("PROBLEM")]
+    assert len(problems) == 2
+    assert problems[0].startswith(f"PROBLEM: sale {waiting} recorded 60") and problems[0].endswith("is not applied")
+    assert problems[1].startswith(f"PROBLEM: sale {lost} recorded") and \
+        problems[1].endswith("is no longer in the stream: it will never be applied")
+
+    apply(intake, sessions)  # the waiting sale, as a worker would
+    lost_raw = sale(line(milk), device="till-2", external_id=lost)
+    intake.settle([], apply_isolating(sessions, [lost_raw], NOW))  # the operator re-applies the lost one
+
+    clear = salesync("check", "--older-than", "0")
+    assert clear.returncode == 0, clear.stdout
+    assert "stream: 0 sale(s) waiting" in clear.stdout
+    assert "recorded but not applied: 0 sale(s)" in clear.stdout
+    assert clear.stdout.splitlines()[-1] == "OK: no sale waits longer than 0 s"

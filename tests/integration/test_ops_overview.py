@@ -1,0 +1,102 @@
+"""GET /api/ops/overview/ (the dashboard's data) and the lag samples beat writes, against real servers."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from domain.sale import Sale
+from store import catalog, ops, rollup, tokens
+from store.apply import apply_isolating
+from tests.builders import line, sale
+from web.app import create_app
+
+
+@pytest.fixture
+def client(settings):
+    return create_app(settings).test_client()
+
+
+@pytest.fixture
+def headers(sessions, settings, redis_client):
+    with sessions.begin() as session:
+        issued = {name: tokens.create(session, name, name == "admin") for name in ("till-1", "admin")}
+        tokens.publish(session, redis_client, settings.redis_prefix)
+    return {name: {"Authorization": f"Token {token}"} for name, token in issued.items()}
+
+
+def record(intake, *lines) -> str:
+    now = datetime.now(timezone.utc)
+    raw = {**sale(*lines, at=now), "received_at": now.isoformat()}
+    intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
+    return raw["external_id"]
+
+
+def drain(intake, sessions) -> dict[str, dict]:
+    entries = intake.claim("worker-a", 100, 60_000)
+    statuses = apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(timezone.utc))
+    intake.settle(entries, statuses)
+    return statuses
+
+
+def test_the_overview_needs_an_admin_token(client, headers):
+    assert client.get("/api/ops/overview/").status_code == 401
+    refused = client.get("/api/ops/overview/", headers=headers["till-1"])
+    assert (refused.status_code, refused.json["title"]) == (403, "Forbidden")
+
+
+def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(client, headers, sessions, intake,
+                                                                            settings):
+    with sessions.begin() as session:
+        def product(sku, stock, reorder, volatile=False):
+            return catalog.create_product(session, sku=sku, name=sku.title(), is_volatile=volatile,
+                                          unit_price=Decimal("1.00"), stock=Decimal(stock),
+                                          reorder_level=Decimal(reorder)).id
+        juice, milk, bread = product("JUICE", 10, 5), product("MILK", 100, 5), product("BREAD", 0, 0, True)
+    record(intake, line(juice, quantity="6", unit_price="2.50"))  # stock 4, below 5: an alert opens
+    record(intake, line(milk, quantity="1", unit_price="0.99"), line(bread, quantity="0.5", unit_price="3.00"))
+    record(intake, line(milk, quantity="2", unit_price="0.99"))
+    rejected = record(intake, line(999_999))
+    drain(intake, sessions)
+    waiting = [record(intake, line(milk)), record(intake, line(juice))]
+    with sessions.begin() as session:
+        rollup.refresh(session, settings.timezone)
+
+    response = client.get("/api/ops/overview/", headers=headers["admin"])
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json
+    assert body["queue_depth"] == len(waiting)
+    assert 0 <= body["sync_lag_seconds"] < 600
+    assert body["history"][-1]["queue_depth"] == len(waiting)
+    assert body["applied_last_hour"] == 3 == sum(m["count"] for m in body["applied_per_minute"])
+    assert len(body["applied_per_minute"]) == 60
+    assert (body["open_alert_count"], [a["sku"] for a in body["open_alerts"]]) == (1, ["JUICE"])
+    assert (body["open_alerts"][0]["stock"], body["open_alerts"][0]["reorder_level"]) == ("4", "5")
+    assert body["top_sellers"]["day"] == datetime.now(timezone.utc).date().isoformat()
+    assert [(p["sku"], p["quantity"], p["revenue"]) for p in body["top_sellers"]["products"]] == [
+        ("JUICE", "6", "15.00"), ("MILK", "3", "2.97"), ("BREAD", "0.5", "1.50")]
+    assert [(r["external_id"], r["reason"]) for r in body["recent_rejections"]] == [
+        (rejected, "product 999999 does not exist; send product_data to create it")]
+
+
+def test_samples_keep_the_last_hour_of_lag_and_depth(client, headers, intake, sessions):
+    key = ops.samples_key(intake.prefix)
+    stale = ops.measure(intake)
+    stale["at_ms"] -= 2 * 3600 * 1000  # from two hours ago: trimmed by the next sample
+    intake.redis.zadd(key, {json.dumps(stale): stale["at_ms"]})
+    first = ops.sample(intake)
+    record(intake, line(1))
+    second = ops.sample(intake)
+
+    history = client.get("/api/ops/overview/", headers=headers["admin"]).json["history"]
+
+    assert intake.redis.zcard(key) == 2
+    assert [point["queue_depth"] for point in history] == [0, 1, 1]  # two samples, then the live point
+    assert (first["sync_lag_seconds"], first["queue_depth"]) == (0.0, 0)
+    assert second["queue_depth"] == 1 and second["sync_lag_seconds"] >= 0
+    assert 0 < intake.redis.pttl(key) <= 2 * 3600 * 1000

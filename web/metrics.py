@@ -1,0 +1,123 @@
+"""GET /metrics in Prometheus text format, and the intake's own counters and log lines.
+
+Intake counters and latency live in each gunicorn worker and are merged across workers through
+PROMETHEUS_MULTIPROC_DIR (see web/gunicorn_conf.py). Everything read from Redis or PostgreSQL
+(queue depth, sync lag, rollup age, open alerts, the workers' counters: store/metrics.py) is
+computed when scraped, so it is right even while every worker is down.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter as Tally
+
+import redis
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from store import ops, rollup
+from store.metrics import WorkerMetrics
+
+INTAKE = {"sales.post_sale": "sale", "sales.post_batch": "batch"}  # Flask endpoint -> label
+REQUESTS = Counter("salesync_intake_requests", "Intake HTTP requests by endpoint (sale, batch) and status code",
+                   ["endpoint", "status"])
+LATENCY = Histogram("salesync_intake_request_duration_seconds", "Intake request latency, by endpoint", ["endpoint"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+SALES = Counter("salesync_intake_sales", "Sales recorded by intake, by outcome: new (202), repeat (200), "
+                "conflict (422)", ["outcome"])
+
+blueprint = Blueprint("metrics", __name__)
+log = logging.getLogger(__name__)
+intake_log = logging.getLogger("web.intake")
+
+
+def install(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_count)
+    app.register_blueprint(blueprint)
+
+
+def sales_recorded(sales, recorded) -> None:
+    """Count and log each sale intake recorded (or recognised), so it can be followed to its apply."""
+    for outcome, count in Tally(r.outcome for r in recorded).items():
+        SALES.labels(outcome).inc(count)
+    for sale, r in zip(sales, recorded):
+        intake_log.info("sale %s from %s: %s", sale.external_id, sale.device, r.outcome,
+                 extra={"external_id": sale.external_id, "device": sale.device, "outcome": r.outcome})
+
+
+def _start() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    endpoint = INTAKE.get(request.endpoint)
+    if endpoint and "metrics_started" in g:
+        REQUESTS.labels(endpoint, str(response.status_code)).inc()
+        LATENCY.labels(endpoint).observe(time.perf_counter() - g.metrics_started)
+    return response
+
+
+@blueprint.get("/metrics")
+def metrics():
+    snapshot = CollectorRegistry()
+    snapshot.register(Snapshot(current_app.extensions["salesync"]))
+    return Response(generate_latest(_process_metrics()) + generate_latest(snapshot), content_type=CONTENT_TYPE_LATEST)
+
+
+def _process_metrics() -> CollectorRegistry:
+    """Every gunicorn worker's counters when running multiprocess, else this process's own."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
+
+
+class Snapshot:
+    """Gauges and worker counters read from Redis and PostgreSQL at scrape time."""
+
+    def __init__(self, res):
+        self.res = res
+
+    def collect(self):
+        up = GaugeMetricFamily("salesync_dependency_up", "Whether /metrics could read Redis and PostgreSQL",
+                               labels=["dependency"])
+        try:
+            yield from self._redis()
+            up.add_metric(["redis"], 1)
+        except redis.RedisError as error:
+            log.warning("metrics: redis unavailable: %s", error)
+            up.add_metric(["redis"], 0)
+        try:
+            yield from self._postgresql()
+            up.add_metric(["postgresql"], 1)
+        except SQLAlchemyError as error:
+            log.warning("metrics: postgresql unavailable: %s", error)
+            up.add_metric(["postgresql"], 0)
+        yield up
+
+    def _redis(self):
+        res = self.res
+        queue = ops.measure(res.intake)
+        families = WorkerMetrics(res.redis, res.settings.redis_prefix).families()
+        yield GaugeMetricFamily("salesync_queue_depth", "Sales recorded and not yet applied",
+                                value=queue["queue_depth"])
+        yield GaugeMetricFamily("salesync_sync_lag_seconds", "Age of the oldest sale recorded but not yet applied "
+                                "(0 when none waits)", value=queue["sync_lag_seconds"])
+        yield from families
+
+    def _postgresql(self):
+        with self.res.sessions() as session:
+            as_of = rollup.as_of(session)
+            now = session.scalar(select(func.now()))
+            alerts, _ = ops.open_alerts(session)
+        yield GaugeMetricFamily("salesync_open_alerts", "Open low-stock alerts", value=alerts)
+        if as_of is not None:
+            yield GaugeMetricFamily("salesync_rollup_age_seconds", "Seconds since the analytics rollup was refreshed",
+                                    value=(now - as_of).total_seconds())
