@@ -18,6 +18,8 @@ COPY store ./store
 COPY web ./web
 COPY worker ./worker
 COPY cli ./cli
+# The till serves the JS client through a symlink into clients/js: the file must be there.
+COPY clients/js/salesync-client.js ./clients/js/salesync-client.js
 RUN pip install .
 
 # --- runtime ------------------------------------------------------------------------------
@@ -39,4 +41,4 @@ WORKDIR /home/salesync
 EXPOSE 8000
 
 # DATABASE_URL and REDIS_URL must be set (see docker-compose.yml).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "web.app:create_app()"]
+CMD ["gunicorn", "--config", "python:web.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "web.app:create_app()"]

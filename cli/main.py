@@ -7,21 +7,23 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import ExitStack
 from datetime import datetime, timezone
 
 import redis
 
-from cli import embedded, simulate
-from store import tokens
+from cli import admin, embedded, simulate
+from store import replay, tokens
 from store.db import make_engine, make_sessions, migrate
 from store.settings import Settings
 
 
-def resolve(settings: Settings, stack: ExitStack, start_redis: bool) -> Settings:
-    """Fill in embedded servers for whatever DATABASE_URL / REDIS_URL leave unset."""
+def resolve(settings: Settings, stack: ExitStack, start_redis: bool, database: bool = True) -> Settings:
+    """Fill in embedded servers for whatever DATABASE_URL / REDIS_URL leave unset (PostgreSQL
+    only if `database`)."""
     database_url, redis_url = settings.database_url, settings.redis_url
-    if not database_url:
+    if not database_url and database:
         server = embedded.postgres(settings.data_dir / "postgres")
         stack.callback(server.cleanup)
         database_url = embedded.postgres_url(server, "salesync")
@@ -35,23 +37,66 @@ def resolve(settings: Settings, stack: ExitStack, start_redis: bool) -> Settings
 
 
 def serve(args, settings: Settings) -> int:
+    flower_env = flower_auth(no_auth=False) if args.flower else {}
+    if flower_env is None:
+        return 2
     with ExitStack() as stack:
         settings = resolve(settings, stack, start_redis=True)
         migrate(settings.database_url)
         publish_tokens(settings)
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, **flower_env}
         python = sys.executable
         commands = {
-            "web": [python, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--workers", str(args.web_workers),
+            # web/gunicorn_conf.py: metrics shared by the gunicorn workers, logs in SALESYNC_LOG_FORMAT.
+            "web": [python, "-m", "gunicorn", "--config", "python:web.gunicorn_conf",
+                    "--bind", f"{args.host}:{args.port}", "--workers", str(args.web_workers),
                     "--access-logfile", "-", "--no-control-socket", "web.app:create_app()"],
             "worker": [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
                        "--concurrency", str(args.worker_concurrency)],
             "beat": [python, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "INFO",
                      "--schedule", str(settings.data_dir / "beat-schedule")],
         }
+        if args.flower:
+            commands["flower"] = flower_command(args.host, args.flower_port)
         children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
         print(f"salesync serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
         return supervise(children)
+
+
+def flower_auth(no_auth: bool) -> dict[str, str] | None:
+    """Flower's login (user:password) from SALESYNC_FLOWER_AUTH or FLOWER_BASIC_AUTH, as the
+    environment Flower reads it from (never its command line); None, after saying why, if it
+    must not start."""
+    auth = os.environ.get("SALESYNC_FLOWER_AUTH") or os.environ.get("FLOWER_BASIC_AUTH")
+    if auth and all(":" in credential for credential in auth.split(",")):
+        return {"FLOWER_BASIC_AUTH": auth}
+    if auth:
+        print("salesync: SALESYNC_FLOWER_AUTH must be user:password", file=sys.stderr)
+    elif no_auth:
+        return {}
+    else:
+        print("salesync: Flower shows every task and can control workers; set SALESYNC_FLOWER_AUTH=user:password "
+              "(or FLOWER_BASIC_AUTH), or pass --no-auth for a Flower only you can reach", file=sys.stderr)
+    return None
+
+
+def flower_command(address: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "flower", f"--address={address}",
+            f"--port={port}"]
+
+
+def flower(args, settings: Settings) -> int:
+    flower_env = flower_auth(args.no_auth)
+    if flower_env is None:
+        return 2
+    with ExitStack() as stack:
+        redis_url = resolve(settings, stack, start_redis=False, database=False).redis_url
+        if not redis_url:
+            print("salesync: no Redis to watch: set REDIS_URL, or start `salesync serve` first", file=sys.stderr)
+            return 1
+        env = {**os.environ, "REDIS_URL": redis_url, **flower_env}
+        print(f"Flower on http://{args.address}:{args.port}/ (Ctrl-C stops)", flush=True)
+        return supervise({"flower": subprocess.Popen(flower_command(args.address, args.port), env=env)})
 
 
 def supervise(children: dict[str, subprocess.Popen]) -> int:
@@ -114,6 +159,44 @@ def token(args, settings: Settings) -> int:
     return 0
 
 
+def rejected_command(args, settings: Settings) -> int:
+    with ExitStack() as stack:
+        sessions, _ = admin.connect(settings, stack, resolve, with_redis=False)
+        with sessions() as session:
+            for row in replay.rejected(session, args.set_aside):
+                print(f"{row.external_id}\t{row.device}\t{row.received_at.isoformat()}\t{row.reason}")
+    return 0
+
+
+def replay_command(args, settings: Settings) -> int:
+    """Requeue rejected sales (after a fix); exit 1 if any named sale was not rejected."""
+    wanted = list(dict.fromkeys(canonical_uuid(text) or text for text in args.external_ids))
+    bad = [text for text in wanted if canonical_uuid(text) is None]
+    if bad or not (wanted or args.all_set_aside):
+        print(f"salesync: not an external_id: {bad[0]}" if bad else "salesync: name sales, or --all-set-aside",
+              file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        sessions, intake = admin.connect(settings, stack, resolve, with_redis=True)
+        with sessions.begin() as session:
+            if args.all_set_aside:
+                wanted += [row.external_id for row in replay.rejected(session, set_aside_only=True)]
+            done = replay.replay(session, intake, wanted)
+    for external_id in done:
+        print(f"replayed {external_id}")
+    missing = [external_id for external_id in wanted if external_id not in done]
+    for external_id in missing:
+        print(f"salesync: {external_id} is not rejected; nothing to replay", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def canonical_uuid(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
 def migrate_command(args, settings: Settings) -> int:
     with ExitStack() as stack:
         migrate(resolve(settings, stack, start_redis=False).database_url)
@@ -128,7 +211,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--web-workers", type=int, default=2)
     run.add_argument("--worker-concurrency", type=int, default=2)
+    run.add_argument("--flower", action="store_true", help="also run Flower (login from SALESYNC_FLOWER_AUTH)")
+    run.add_argument("--flower-port", type=int, default=5555)
     run.set_defaults(handler=serve)
+    watch = commands.add_parser("flower", help="run Flower, the Celery monitor, with a login from "
+                                "SALESYNC_FLOWER_AUTH or FLOWER_BASIC_AUTH (user:password)")
+    watch.add_argument("--address", default="127.0.0.1")
+    watch.add_argument("--port", type=int, default=5555)
+    watch.add_argument("--no-auth", action="store_true", help="allow running without a login (local use only)")
+    watch.set_defaults(handler=flower)
     token_parser = commands.add_parser("token", help="create, list or revoke API tokens")
     actions = token_parser.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="print a new token alone on stdout")
@@ -139,6 +230,16 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("--device", required=True)
     token_parser.set_defaults(handler=token)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate_command)
+    admin.add_commands(commands, resolve)
+    listing = commands.add_parser("rejected", help="list rejected sales: external_id, device, received_at, reason")
+    listing.add_argument("--set-aside", action="store_true", help="only sales set aside after repeated failures")
+    listing.set_defaults(handler=rejected_command)
+    again = commands.add_parser("replay", help="requeue rejected sales once what made them fail is fixed",
+                                description="Deletes each sale's rejected_sales row and queues the stored sale "
+                                "again, with its failed attempts reset; a worker applies it within seconds.")
+    again.add_argument("external_ids", nargs="*", metavar="EXTERNAL_ID")
+    again.add_argument("--all-set-aside", action="store_true", help="every sale set aside after repeated failures")
+    again.set_defaults(handler=replay_command)
     fleet = commands.add_parser("simulate", help="drive a fleet of simulated tills over HTTP, then verify",
                                 description=simulate.__doc__)
     simulate.add_options(fleet)

@@ -51,7 +51,7 @@ class Sale(Base):
     source_device: Mapped[str] = mapped_column(String(100))
     client_timestamp: Mapped[datetime]
     received_at: Mapped[datetime]
-    synced_at: Mapped[datetime]
+    synced_at: Mapped[datetime] = mapped_column(index=True)  # the dashboard's applied-per-minute
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     total: Mapped[Amount]
     # The payload's identity at intake: restores the intake record if Redis has lost it, so a

@@ -27,7 +27,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = Path("var")
     redis_prefix: str = "salesync:"
-    apply_batch: int = 100  # sales applied in one PostgreSQL transaction
+    apply_batch: int = 500  # sales applied in one PostgreSQL transaction
     drain_interval: float = 1.0  # seconds between beat's safety-net drains
     reclaim_after: float = 60.0  # seconds a delivered sale may stay unacknowledged before another worker takes it
     max_body_bytes: int = 64 * 1024
@@ -37,6 +37,11 @@ class Settings:
     retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
     timezone: str = "UTC"  # the reporting time zone: analytics days start at its midnight
     rollup_interval: float = 60.0  # seconds between analytics rollup refreshes
+    rate_limit: float = 50.0  # requests a second per token, on average (0: no limit)
+    rate_burst: int = 100  # requests a token may send at once before the rate applies
+    # Fault injection for the reliability tests (docs/reliability.md); never set in production.
+    # "exit-after-record": a web worker exits right after recording a new sale, before kicking a drain.
+    fault: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -60,6 +65,9 @@ class Settings:
             retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),
             timezone=get("SALESYNC_TIMEZONE", _zone, cls.timezone),
             rollup_interval=get("SALESYNC_ROLLUP_INTERVAL", float, cls.rollup_interval),
+            rate_limit=get("SALESYNC_RATE_LIMIT", float, cls.rate_limit),
+            rate_burst=get("SALESYNC_RATE_BURST", int, cls.rate_burst),
+            fault=get("SALESYNC_FAULT", str, cls.fault),
         )
 
     @property

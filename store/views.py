@@ -1,6 +1,7 @@
 """JSON views of stored rows, shared by the status endpoint and the apply step."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -72,6 +73,25 @@ def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]
         return {}
     rows = session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids)))
     return {row.external_id: rejected_status(row.device, row.received_at, row.reason, row.fingerprint) for row in rows}
+
+
+def sale_record(intake, sessions, external_id: str) -> dict | None:
+    """A sale's status record: Redis holds it until it expires, PostgreSQL once applied or rejected."""
+    record = intake.status(external_id)
+    if record is None:
+        with sessions() as session:
+            record = (applied_sales(session, [external_id]) | rejected_sales(session, [external_id])).get(external_id)
+    return record
+
+
+def status_body(external_id: str, record: dict) -> dict:
+    """A status record as GET /api/sales/{external_id}/ answers it."""
+    body = {"external_id": external_id, "status": record["status"], "received_at": record["received_at"]}
+    if record["status"] == "applied":
+        body["sale"] = record["sale"] if isinstance(record["sale"], dict) else json.loads(record["sale"])
+    elif record["status"] == "rejected":
+        body["error"] = record["error"]
+    return body
 
 
 def applied_status(received_at: datetime, view: dict, fingerprint: str | None = None) -> dict:

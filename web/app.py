@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from store.db import make_engine, make_sessions
 from store.intake import Intake
 from store.settings import Settings
-from web import analytics, catalog, health, problems, sales
+from web import analytics, catalog, health, metrics, openapi, problems, sales
+from web import ops
+from web import till
 from web.auth import TokenCache
+from web.ratelimit import RateLimiter
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Resources:
     sessions: sessionmaker[Session]
     celery: Celery
     tokens: TokenCache
+    limiter: RateLimiter
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -48,8 +52,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         sessions=make_sessions(make_engine(settings.database_url, pool_size=5)),
         celery=celery,
         tokens=TokenCache(settings.token_cache_seconds),
+        limiter=RateLimiter(client, settings.redis_prefix, settings.rate_limit, settings.rate_burst),
     )
     problems.register(app, settings.retry_after)
-    for blueprint in (analytics.blueprint, sales.blueprint, catalog.blueprint, health.blueprint):
+    metrics.install(app)  # GET /metrics, intake counters
+    for blueprint in (analytics.blueprint, sales.blueprint, catalog.blueprint, health.blueprint, openapi.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(ops.blueprint)  # the ops dashboard and its JSON
+    app.register_blueprint(till.blueprint)  # the demo till page and the JS client
     return app

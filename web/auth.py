@@ -46,6 +46,7 @@ def authenticate(admin: bool = False) -> Caller:
         if caller is None:
             raise unauthorized("The token is unknown or revoked.")
         res.tokens.put(token, caller)
+    res.limiter.check(caller.device)
     if admin and not caller.is_admin:
         raise Problem(403, "Forbidden", "This endpoint needs an admin token.")
     g.caller = caller

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -13,9 +14,11 @@ from flask import Blueprint, current_app, url_for
 from domain.money import format_quantity
 from domain.sale import Line, NewProduct, Sale
 from store import views
+from store.views import status_body
 from store.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
+from web.metrics import sales_recorded
 from web.problems import Problem, invalid, respond_problem
 from web.schemas import MAX_BATCH, SaleIn
 
@@ -64,6 +67,9 @@ def accept(caller: Caller, bodies: list[SaleIn]) -> list[tuple[int, dict]]:
     sales = [to_sale(body, caller, now) for body in bodies]
     res = current_app.extensions["salesync"]
     recorded = res.intake.record_many([(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)])
+    sales_recorded(sales, recorded)
+    if res.settings.fault == "exit-after-record" and any(r.outcome == "new" for r in recorded):
+        os._exit(1)  # fault injection: die between recording and handing over (docs/reliability.md)
     if any(r.kick for r in recorded):
         kick_drain(res.celery)
     return [answer(sale, r) for sale, r in zip(sales, recorded)]
@@ -83,10 +89,7 @@ def get_sale(external_id: str):
     caller = authenticate()
     res = current_app.extensions["salesync"]
     key = canonical_uuid(external_id)
-    record = res.intake.status(key) if key else None
-    if record is None and key:
-        with res.sessions() as session:
-            record = (views.applied_sales(session, [key]) | views.rejected_sales(session, [key])).get(key)
+    record = views.sale_record(res.intake, res.sessions, key) if key else None
     if record is None or not (caller.is_admin or record["device"] == caller.device):
         raise Problem(404, "Not Found", f"No sale {external_id} is known to this token.")
     return status_body(key, record)
@@ -120,15 +123,6 @@ def fingerprint(body: SaleIn, caller: Caller) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=plain).encode()).hexdigest()
 
 
-def status_body(external_id: str, record: dict) -> dict:
-    body = {"external_id": external_id, "status": record["status"], "received_at": record["received_at"]}
-    if record["status"] == "applied":
-        body["sale"] = record["sale"] if isinstance(record["sale"], dict) else json.loads(record["sale"])
-    elif record["status"] == "rejected":
-        body["error"] = record["error"]
-    return body
-
-
 def canonical_uuid(text: str) -> str | None:
     try:
         return str(uuid.UUID(text))
@@ -139,6 +133,6 @@ def canonical_uuid(text: str) -> str | None:
 def kick_drain(celery) -> None:
     """Start a drain now rather than at the next beat tick; the sale is safe in Redis either way."""
     try:
-        celery.send_task("salesync.drain")
+        celery.send_task("salesync.drain", kwargs={"trigger": "kick"})  # the kwarg names it in Flower
     except Exception:
         log.warning("could not kick a drain; the beat schedule will pick the sale up", exc_info=True)

@@ -6,7 +6,8 @@ from decimal import Decimal
 from typing import Annotated, Callable
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
+                      StringConstraints, WithJsonSchema, model_validator)
 
 from domain.money import PrecisionError, check_level, check_price, check_quantity
 
@@ -31,11 +32,24 @@ def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
     return parse
 
 
-Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity))]
-Price = Annotated[Decimal, BeforeValidator(exact(check_price))]
-Level = Annotated[Decimal, BeforeValidator(exact(check_level))]
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(str.strip)]
-Sku = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(str.strip)]
+def decimal_schema(places: int, low: dict, description: str) -> WithJsonSchema:
+    """The OpenAPI view of an exact decimal: a JSON number or a string (trailing zeros do not count)."""
+    sign = "[+-]?" if low["minimum" if "minimum" in low else "exclusiveMinimum"] < 0 else "[+]?"
+    digits = rf"(0*[0-9]{{1,9}}(\.[0-9]{{0,{places}}}0*)?|\.[0-9]{{1,{places}}}0*)"
+    return WithJsonSchema({"anyOf": [{"type": "number", **low, "exclusiveMaximum": 1_000_000_000},
+                                     {"type": "string", "pattern": rf"^\s*{sign}{digits}\s*$"}],
+                           "description": f"{description}, up to {places} decimal places; never rounded"})
+
+
+Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity)),
+                     decimal_schema(3, {"exclusiveMinimum": 0}, "A quantity: > 0 and < 1,000,000,000")]
+Price = Annotated[Decimal, BeforeValidator(exact(check_price)),
+                  decimal_schema(4, {"minimum": 0}, "A price: >= 0 and < 1,000,000,000")]
+Level = Annotated[Decimal, BeforeValidator(exact(check_level)),
+                  decimal_schema(3, {"exclusiveMinimum": -1_000_000_000}, "A level: signed, in size < 1,000,000,000")]
+# Stripped first, then measured: a name of spaces alone is empty, not accepted as "".
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Device = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -44,7 +58,10 @@ def aware(value: datetime) -> datetime:
         raise ValueError("must include a time zone offset, for example 2026-01-31T14:30:00Z")
     if value - datetime.now(timezone.utc) > MAX_CLOCK_SKEW:
         raise ValueError("is more than a day in the future; check the device clock")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range") from None
 
 
 class ProductData(BaseModel):

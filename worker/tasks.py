@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
-from store import rollup, tokens
+from store import ops, rollup, tokens
 from store.apply import apply_isolating, is_transient
+from store.metrics import WorkerMetrics
 from worker.celery_app import app
 from worker.resources import resources
 
@@ -13,26 +15,55 @@ log = logging.getLogger(__name__)
 
 
 @app.task(name="salesync.drain", bind=True, max_retries=3)
-def drain(self) -> int:
-    """Apply up to one batch of queued sales; acknowledge them only after commit."""
+def drain(self, trigger: str = "beat") -> dict:
+    """Apply up to one batch of queued sales; acknowledge them only after commit.
+    `trigger` (beat, kick from intake, more after a full batch) only labels the task in Flower,
+    the logs and the metrics; the result says what the batch held."""
     res = resources()
     settings = res.settings
+    metrics = WorkerMetrics(res.redis, settings.redis_prefix)
     entries = res.intake.claim(res.consumer, settings.apply_batch, int(settings.reclaim_after * 1000))
     if not entries:
-        return 0
+        metrics.drained(trigger)
+        return {"trigger": trigger, "batch": 0}
     if len(entries) == settings.apply_batch:
-        drain.apply_async()  # more is waiting: let a second worker start on it now
+        drain.apply_async(kwargs={"trigger": "more"})  # more is waiting: let a second worker start on it now
+    started = time.perf_counter()
     try:
         statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc),
                                    failed=res.intake.count_failure)
     except Exception as error:
+        metrics.drained(trigger, batch=len(entries), retried=len(entries))
         if not is_transient(error):
             raise
         # The entries stay pending on this consumer and are read again first by its next drain.
-        log.warning("transient failure applying %d sales, retrying: %s", len(entries), error)
+        log.warning("transient failure applying %d sales, retrying: %s", len(entries), error,
+                    extra={"batch": len(entries), "trigger": trigger})
         raise self.retry(exc=error, countdown=min(30, 2 ** self.request.retries))
     res.intake.settle(entries, statuses)
-    return len(entries)
+    outcomes = report(entries, statuses, trigger)
+    counts = {outcome: len(ids) for outcome, ids in outcomes.items()}
+    metrics.drained(trigger, batch=len(entries), seconds=time.perf_counter() - started, **counts)
+    return {"trigger": trigger, "batch": len(entries), **counts,  # Flower shows this as the task's result
+            "first": [entry.external_id for entry in entries[:5]], "rejected_ids": outcomes["rejected"][:20]}
+
+
+def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[str]]:
+    """Log one line per sale of the batch (never its payload) and group the external_ids by outcome.
+    A sale without a status stays queued: it is retried by a later drain."""
+    outcomes = {"applied": [], "rejected": [], "retried": []}
+    for entry in entries:
+        status = statuses.get(entry.external_id, {})
+        outcome = status.get("status", "retried")
+        outcomes[outcome].append(entry.external_id)
+        fields = {"external_id": entry.external_id, "device": entry.sale.get("device"), "outcome": outcome,
+                  "batch": len(entries), "trigger": trigger}
+        if outcome == "rejected":
+            log.warning("sale %s rejected: %s", entry.external_id, status["error"],
+                        extra={**fields, "reason": status["error"]})
+        else:
+            log.info("sale %s %s", entry.external_id, outcome, extra=fields)
+    return outcomes
 
 
 @app.task(name="salesync.publish_tokens")
@@ -52,3 +83,9 @@ def refresh_rollup() -> int:
     log.info("rollup refreshed: %d product-days restated%s", refreshed.days_restated,
              " (full rebuild)" if refreshed.rebuilt else "")
     return refreshed.days_restated
+
+
+@app.task(name="salesync.sample_ops")
+def sample_ops() -> dict:
+    """Record the queue's depth and sync lag for the dashboard's last-hour charts."""
+    return ops.sample(resources().intake)

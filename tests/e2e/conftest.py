@@ -12,6 +12,7 @@ from store import tokens
 from store.db import make_sessions
 from store.settings import Settings
 from tests.processes import Stack, environment
+from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
 
 
 @pytest.fixture(scope="module")

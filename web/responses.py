@@ -1,0 +1,176 @@
+"""Response models: what each answer looks like, for the OpenAPI document (web/openapi.py).
+
+The views build plain dicts (store/views.py); these models only describe them, and the
+end-to-end tests hold every answer they receive against the schemas generated from them.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal, Union
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _absent(schema: dict) -> None:
+    """A field that is left out rather than sent as null: no default in the schema."""
+    schema.pop("default", None)
+
+
+def optional(**kwargs):
+    return Field(None, json_schema_extra=_absent, **kwargs)
+
+
+Quantity = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["0.75", "2", "-50"],
+                                description="An exact decimal in its shortest form.")]
+Money = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2,}$", examples=["1.50", "1.125"],
+                             description="An exact amount with at least two decimal places.")]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(Closed):
+    field: str = Field(description="The field's path in the body, e.g. items.0.quantity; body for the body itself.")
+    message: str
+
+
+class Problem(Closed):
+    """An RFC 9457 problem document (application/problem+json)."""
+    type: Literal["about:blank"]
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    errors: list[FieldError] = optional(description="Present on validation failures only.")
+
+
+class SaleQueued(Closed):
+    external_id: UUID
+    status: Literal["queued"]
+
+
+class SaleLine(Closed):
+    product: int
+    quantity: Quantity
+    unit_price: Money
+    subtotal: Money
+
+
+class AppliedSale(Closed):
+    external_id: UUID
+    device: str
+    source_device: str
+    client_timestamp: datetime
+    synced_at: datetime
+    total: Money
+    items: list[SaleLine]
+
+
+class QueuedStatus(Closed):
+    external_id: UUID
+    status: Literal["queued"]
+    received_at: datetime
+
+
+class AppliedStatus(Closed):
+    external_id: UUID
+    status: Literal["applied"]
+    received_at: datetime
+    sale: AppliedSale
+
+
+class RejectedStatus(Closed):
+    external_id: UUID
+    status: Literal["rejected"]
+    received_at: datetime
+    error: str = Field(description="Why the sale cannot be applied, for a person to act on.")
+
+
+SaleStatus = Annotated[Union[QueuedStatus, AppliedStatus, RejectedStatus], Field(discriminator="status")]
+
+
+class BatchResult(Closed):
+    status: Literal[200, 202, 400, 422]
+    body: Union[SaleQueued, QueuedStatus, AppliedStatus, RejectedStatus, Problem]
+
+
+class BatchResults(Closed):
+    results: list[BatchResult] = Field(description="One result per sale, in the order sent.")
+
+
+class Product(Closed):
+    id: int
+    sku: str
+    name: str
+    is_volatile: bool
+    unit_price: Money | None
+    stock: Quantity
+    reorder_level: Quantity
+    created_at: datetime
+    updated_at: datetime
+
+
+class Alert(Closed):
+    id: int
+    product: int
+    status: Literal["open", "resolved"]
+    stock: Quantity
+    reorder_level: Quantity
+    raised_at: datetime
+    resolved_at: datetime | None
+
+
+class Bucket(Closed):
+    date: date
+    quantity: Quantity
+    revenue: Money
+
+
+class ProductFigures(Closed):
+    product: Product
+    total_quantity_sold: Quantity
+    total_revenue: Money
+    average_unit_price: Money | None
+
+
+class ProductReport(Closed):
+    """With product_id: one product's sales."""
+    product: Product
+    period: Literal["daily", "weekly", "monthly"]
+    start_date: date
+    end_date: date
+    total_quantity_sold: Quantity
+    total_revenue: Money
+    average_unit_price: Money | None
+    period_breakdown: list[Bucket]
+    as_of: datetime | None
+
+
+class FleetReport(Closed):
+    """Without product_id: every product together, plus the top sellers by revenue."""
+    product: None
+    period: Literal["daily", "weekly", "monthly"]
+    start_date: date
+    end_date: date
+    total_quantity_sold: Quantity
+    total_revenue: Money
+    average_unit_price: Money | None
+    period_breakdown: list[Bucket]
+    products: list[ProductFigures]
+    as_of: datetime | None
+
+
+class Health(Closed):
+    status: Literal["ok"]
+
+
+class Checks(Closed):
+    redis: Literal["ok", "unreachable"]
+    postgresql: Literal["ok", "unreachable"]
+    migrations: Literal["ok", "pending", "unreachable"]
+
+
+class Readiness(Closed):
+    status: Literal["ready", "not ready"]
+    checks: Checks
