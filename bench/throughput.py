@@ -83,8 +83,8 @@ class Processes:
 
 def gunicorn(app: str, port: int) -> list[str]:
     """The same settings as the service's own web role (tests/processes.py), any app."""
-    return [PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "5",
-            "--no-control-socket", app]
+    return [PY, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--graceful-timeout", "5", "--no-control-socket", app]
 
 
 def worker(concurrency: int = 2) -> list[str]:
@@ -205,19 +205,19 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
             for name, port, results in (("bare", port_bare, bare), ("real", port_real, real)):
                 before = client.xlen(stream)
                 spy = None
-                if name == "real" and n == 0 and ctx.get("profile_intake") and batch > 1:
+                if name == "real" and n == 0 and ctx.get("profile_intake"):
                     pid = children(procs.running[f"web-real-{batch}"].pid)[0]
                     spy = subprocess.Popen([str(Path(PY).with_name("py-spy")), "record", "-d",
                                             str(max(2, ctx["duration"] - 2)), "-r", "100", "--idle", "--format", "raw",
-                                            "-o", str(BENCH / "profile-intake-batch.txt"), "--pid", str(pid)],
+                                            "-o", str(BENCH / f"profile-intake-{batch}.txt"), "--pid", str(pid)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 r = run_wrk(f"http://127.0.0.1:{port}{path}", ctx["till"], ctx["products"], batch, ctx["duration"])
                 r["stream_added"] = client.xlen(stream) - before
                 results.append(r)
                 if spy is not None:
                     spy.wait(60)
-                    ctx["intake_profile"] = summarize_profile(BENCH / "profile-intake-batch.txt")
-                    for frame, share in ctx["intake_profile"]:
+                    ctx[f"intake_profile_{batch}"] = summarize_profile(BENCH / f"profile-intake-{batch}.txt")
+                    for frame, share in ctx[f"intake_profile_{batch}"]:
                         log(f"  intake profile {share:6.1%} {frame}")
                 log(describe_wrk(f"  round {n + 1} {name} batch={batch}", r, batch))
                 if name == "real":
@@ -376,7 +376,8 @@ def start_profiles(ctx: dict, child: int, other: int) -> list[subprocess.Popen]:
 def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
     """Inclusive share of samples per function of the project (and the driver calls that wait on
     PostgreSQL), from py-spy raw (collapsed) stacks; the Celery frames above them are left out."""
-    ours = re.compile(r"\((domain|store|worker|web)/|do_execute|do_commit")
+    ours = re.compile(r"\((domain|store|worker|web)/|do_execute|do_commit|read_response|send_packed_command|"
+                      r"wsgi_app|handle_request|full_dispatch_request")
     total, inclusive = 0, {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -465,11 +466,12 @@ def report(ctx: dict, results: dict, command: str) -> str:
                 f"{line}. Bare Flask on the same 100-sale bodies: {r['bare_rps'] * 100:.0f} sales/s "
                 f"(salesync {r['real_rps'] / r['bare_rps']:.2f}x of it). Stream grew by 100 x requests and no "
                 f"non-2xx: {'yes' if r['checks_ok'] else 'NO'}.", ""]
-    if ctx.get("intake_profile"):
-        out += ["Profile of one gunicorn worker during the first salesync batch round (py-spy, idle included; "
-                "inclusive share of samples):", "", "| share | frame |", "|---|---|"]
-        out += [f"| {share:.0%} | `{name}` |" for name, share in ctx["intake_profile"]]
-        out.append("")
+    for batch, label in ((1, "single-sale"), (100, "batch")):
+        if ctx.get(f"intake_profile_{batch}"):
+            out += [f"Profile of one gunicorn worker during the first salesync {label} round (py-spy, idle "
+                    "included; inclusive share of samples):", "", "| share | frame |", "|---|---|"]
+            out += [f"| {share:.0%} | `{name}` |" for name, share in ctx[f"intake_profile_{batch}"]]
+            out.append("")
     if "apply" in results:
         a = results["apply"]
         tps = a["pgbench"]["tps"]
