@@ -20,7 +20,7 @@ timezone = "UTC"
 beat_schedule = {
     # A trigger that waits longer than two intervals is stale: the next one does the same work.
     "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval, "kwargs": {"trigger": "beat"},
-                    "options": {"expires": max(2 * _settings.drain_interval, 2.0)}},
+                    "options": {"expires": _settings.trigger_expires}},
     "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
     "refresh-rollup": {"task": "salesync.refresh_rollup", "schedule": _settings.rollup_interval},
     # The dashboard's sync lag and queue depth history (store/ops.py); a late sample is worthless.

@@ -71,6 +71,12 @@ class Settings:
         )
 
     @property
+    def trigger_expires(self) -> float:
+        """Seconds a queued drain trigger stays worth running: a later one does the same work, so a
+        stale one is dropped unrun (the queue of triggers never turns into a backlog of work)."""
+        return max(2 * self.drain_interval, 2.0)
+
+    @property
     def celery_transport_options(self) -> dict:
         """Celery's broker keys under our prefix too, so deployments sharing a Redis never mix."""
         return {"global_keyprefix": self.redis_prefix + "celery:"}

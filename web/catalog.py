@@ -23,7 +23,10 @@ def sessions():
 def list_products():
     authenticate()
     with sessions()() as session:
-        return [product_view(p) for p in catalog.list_products(session, request.args.get("sku"))]
+        sku = request.args.get("sku")
+        if sku is not None and "\x00" in sku:  # no sku holds NUL (PostgreSQL text cannot)
+            return []
+        return [product_view(p) for p in catalog.list_products(session, sku)]
 
 
 @blueprint.get("/api/products/<int:product_id>/")

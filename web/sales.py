@@ -71,7 +71,7 @@ def accept(caller: Caller, bodies: list[SaleIn]) -> list[tuple[int, dict]]:
     if res.settings.fault == "exit-after-record" and any(r.outcome == "new" for r in recorded):
         os._exit(1)  # fault injection: die between recording and handing over (docs/reliability.md)
     if any(r.kick for r in recorded):
-        kick_drain(res.celery)
+        kick_drain(res.celery, res.settings.trigger_expires)
     return [answer(sale, r) for sale, r in zip(sales, recorded)]
 
 
@@ -130,9 +130,10 @@ def canonical_uuid(text: str) -> str | None:
         return None
 
 
-def kick_drain(celery) -> None:
+def kick_drain(celery, expires: float) -> None:
     """Start a drain now rather than at the next beat tick; the sale is safe in Redis either way."""
     try:
-        celery.send_task("salesync.drain", kwargs={"trigger": "kick"})  # the kwarg names it in Flower
+        # The kwarg names it in Flower; a kick still queued when `expires` passes is dropped unrun.
+        celery.send_task("salesync.drain", kwargs={"trigger": "kick"}, expires=expires)
     except Exception:
         log.warning("could not kick a drain; the beat schedule will pick the sale up", exc_info=True)

@@ -32,25 +32,34 @@ def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
     return parse
 
 
-def decimal_schema(places: int, low: dict, description: str) -> WithJsonSchema:
-    """The OpenAPI view of an exact decimal: a JSON number or a string (trailing zeros do not count)."""
-    sign = "[+-]?" if low["minimum" if "minimum" in low else "exclusiveMinimum"] < 0 else "[+]?"
-    digits = rf"(0*[0-9]{{1,9}}(\.[0-9]{{0,{places}}}0*)?|\.[0-9]{{1,{places}}}0*)"
-    return WithJsonSchema({"anyOf": [{"type": "number", **low, "exclusiveMaximum": 1_000_000_000},
-                                     {"type": "string", "pattern": rf"^\s*{sign}{digits}\s*$"}],
+def decimal_schema(places: int, low: dict, string: str, description: str) -> WithJsonSchema:
+    """The OpenAPI view of an exact decimal: a JSON number, or a string in canonical form (`string`: the
+    regular expression). The parser is more lenient (surrounding spaces, trailing zeros, exponents)."""
+    return WithJsonSchema({"anyOf": [{"type": "number", **low, "exclusiveMaximum": 1_000_000_000,
+                                      "multipleOf": float(f"1e-{places}")},
+                                     {"type": "string", "pattern": string}],
                            "description": f"{description}, up to {places} decimal places; never rounded"})
 
 
-Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity)),
-                     decimal_schema(3, {"exclusiveMinimum": 0}, "A quantity: > 0 and < 1,000,000,000")]
-Price = Annotated[Decimal, BeforeValidator(exact(check_price)),
-                  decimal_schema(4, {"minimum": 0}, "A price: >= 0 and < 1,000,000,000")]
-Level = Annotated[Decimal, BeforeValidator(exact(check_level)),
-                  decimal_schema(3, {"exclusiveMinimum": -1_000_000_000}, "A level: signed, in size < 1,000,000,000")]
+Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity)), decimal_schema(
+    3, {"exclusiveMinimum": 0}, r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$",
+    "A quantity: > 0 and < 1,000,000,000")]
+Price = Annotated[Decimal, BeforeValidator(exact(check_price)), decimal_schema(
+    4, {"minimum": 0}, r"^[0-9]{1,9}(\.[0-9]{1,4})?$", "A price: >= 0 and < 1,000,000,000")]
+Level = Annotated[Decimal, BeforeValidator(exact(check_level)), decimal_schema(
+    3, {"exclusiveMinimum": -1_000_000_000}, r"^-?[0-9]{1,9}(\.[0-9]{1,3})?$", "A level: signed, in size < 1,000,000,000")]
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
 # Stripped first, then measured: a name of spaces alone is empty, not accepted as "".
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Device = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(no_nul)]
+Device = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(no_nul)]
 
 
 def aware(value: datetime) -> datetime:
@@ -73,8 +82,18 @@ class ProductData(BaseModel):
     reorder_level: Level = Decimal(0)
 
 
+PRICED = {"required": ["unit_price"], "properties": {"unit_price": {"not": {"type": "null"}}}}
+# one_product() below, for the OpenAPI document: a product id, or product_data with a price somewhere.
+ONE_PRODUCT = {"oneOf": [
+    {"required": ["product"], "properties": {"product": {"type": "integer"}, "product_data": {"type": "null"}}},
+    {"required": ["product_data"], "properties": {"product": {"type": "null"}, "product_data": {"type": "object"}},
+     "anyOf": [PRICED, {"properties": {"product_data": PRICED}}]},
+]}
+
+
 class SaleItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # a client's subtotal is ignored: the server computes it
+    # A client's subtotal is ignored: the server computes it.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=ONE_PRODUCT)
     product: Annotated[StrictInt, Field(gt=0)] | None = None
     product_data: ProductData | None = None
     quantity: Quantity

@@ -27,7 +27,8 @@ def drain(self, trigger: str = "beat") -> dict:
         metrics.drained(trigger)
         return {"trigger": trigger, "batch": 0}
     if len(entries) == settings.apply_batch:
-        drain.apply_async(kwargs={"trigger": "more"})  # more is waiting: let a second worker start on it now
+        # More is waiting: let a second worker start on it now.
+        drain.apply_async(kwargs={"trigger": "more"}, expires=settings.trigger_expires)
     started = time.perf_counter()
     try:
         statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc),

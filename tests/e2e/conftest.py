@@ -41,10 +41,19 @@ class Api:
         self.http.headers["Authorization"] = f"Token {token}"
 
     def post(self, path, body):
-        return self.http.post(self.base + path, json=body, timeout=10)
+        return self.send("POST", path, json=body)
 
     def get(self, path):
-        return self.http.get(self.base + path, timeout=10)
+        return self.send("GET", path)
+
+    def send(self, method, path, **kwargs):
+        """Over the rate limit (429), wait Retry-After and send the same request again, as a till does."""
+        for _ in range(30):
+            response = self.http.request(method, self.base + path, timeout=10, **kwargs)
+            if response.status_code != 429:
+                return response
+            time.sleep(int(response.headers["Retry-After"]))
+        return response
 
     def settled(self, external_id: str, timeout: float = 30) -> dict:
         """Poll a sale's status until it is applied or rejected (bounded)."""

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -45,6 +46,30 @@ def discard(stack: Stack) -> None:
     """Tear a stack down at once: its test is over, so a crash is as good as a shutdown."""
     for role in list(stack.processes):
         stack.kill(role)
+
+
+@contextmanager
+def restarted_on_exit(stack: Stack, roles: tuple[str, ...] = ("worker",)):
+    """Start a role again whenever its process exits, as docker-compose's `restart: unless-stopped`
+    does; yields the list of (role, exit code) restarts."""
+    restarts: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(0.2):
+            for role in roles:
+                process = stack.processes.get(role)
+                if process is not None and process.poll() is not None:
+                    restarts.append((role, process.returncode))
+                    stack.start(role)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield restarts
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def publish_tokens(stack: Stack) -> None:
@@ -98,7 +123,8 @@ class Till:
         try:
             response = self.http().post(f"{self.url}/api/sales/", json=sale, timeout=30)
             status, retry_after = response.status_code, response.headers.get("Retry-After")
-        except (requests.ConnectionError, requests.Timeout):  # no answer: the till cannot know, and retries
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError):
+            # No answer, or half of one (a worker killed mid-reply): the till cannot know, and retries.
             status, retry_after = None, None
         answer = Answer(sale["external_id"], status, sent, time.monotonic(), retry_after)
         self.answers.append(answer)

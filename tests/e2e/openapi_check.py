@@ -95,6 +95,7 @@ def contract() -> Contract:
 
 @pytest.fixture(autouse=True)
 def answers_match_the_openapi_document(monkeypatch):
+    """Every answer received through `requests` during a test must match the OpenAPI document."""
     send = requests.Session.send
 
     def checked_send(session, request, **kwargs):

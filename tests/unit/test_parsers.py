@@ -157,7 +157,8 @@ def test_a_product_id_must_be_a_positive_integer(value):
 
 
 @FAST
-@given(st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False), st.lists(st.none(), max_size=2)))
+@given(st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False),
+                 st.lists(st.none(), max_size=2)))
 def test_a_body_that_is_not_an_object_or_a_flag_that_is_not_a_boolean_is_refused(value):
     assert isinstance(outcome(SaleIn, json.dumps(value)), Problem)
     product = {"sku": "S", "name": "N", "is_volatile": value}
@@ -166,17 +167,33 @@ def test_a_body_that_is_not_an_object_or_a_flag_that_is_not_a_boolean_is_refused
 
 # Text -----------------------------------------------------------------------------------------------
 
+# Unicode's White_Space property: what is stripped (Python's str.strip() also strips \x1c-\x1f).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
 @FAST
 @given(st.text(max_size=260), st.text(max_size=80))
 def test_names_and_skus_are_any_unicode_stripped_and_bounded(name, sku):
     parsed = outcome(ProductIn, json.dumps({"sku": sku, "name": name}))
 
-    expect_name, expect_sku = 1 <= len(name.strip()) <= 200, 1 <= len(sku.strip()) <= 64
+    name, sku = name.strip(WHITE_SPACE), sku.strip(WHITE_SPACE)
+    expect_name = 1 <= len(name) <= 200 and "\x00" not in name
+    expect_sku = 1 <= len(sku) <= 64 and "\x00" not in sku
     if expect_name and expect_sku:
         assert isinstance(parsed, ProductIn), parsed.body()
-        assert (parsed.name, parsed.sku) == (name.strip(), sku.strip())
+        assert (parsed.name, parsed.sku) == (name, sku)
     else:
         assert set(fields(parsed)) == {f for f, ok in (("name", expect_name), ("sku", expect_sku)) if not ok}
+
+
+@pytest.mark.parametrize("model, body, field", [
+    (ProductIn, {"sku": "A\x00", "name": "N"}, "sku"),
+    (ProductIn, {"sku": "A", "name": "N\x00"}, "name"),
+    (StockAdjustmentIn, {"quantity": "1", "reason": "\x00"}, "reason"),
+    (SaleIn, {"source_device": "till\x00", "items": [{"product": 1, "quantity": 1}]}, "source_device"),
+])
+def test_the_nul_character_is_refused_since_postgresql_text_cannot_hold_it(model, body, field):
+    assert fields(outcome(model, json.dumps(body))) == [field]
 
 
 def test_lone_surrogates_are_refused_not_stored():

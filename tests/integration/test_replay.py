@@ -1,0 +1,74 @@
+"""Replaying rejected sales: out of rejected_sales, back into the stream, applied once."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from domain.sale import Sale
+from store import catalog, replay
+from store.apply import MAX_ATTEMPTS, apply_isolating
+from store.schema import Product, RejectedSale
+from store.schema import Sale as SaleRow
+from tests.builders import line, sale
+
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def drain(intake, sessions) -> None:
+    for _ in range(MAX_ATTEMPTS + 1):
+        entries = intake.claim("worker-a", 100, 60_000)
+        if not entries:
+            return
+        intake.settle(entries, apply_isolating(sessions, [e.sale for e in entries], NOW, failed=intake.count_failure))
+
+
+def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_list(intake, sessions):
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    missing = juice + 1000
+    raw = sale(line(missing, quantity="2"))
+    fingerprint = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    intake.record(Sale.from_dict(raw), fingerprint)
+    drain(intake, sessions)
+    assert intake.status(raw["external_id"])["status"] == "rejected"
+    with sessions() as session:
+        assert [row.external_id for row in replay.rejected(session)] == [raw["external_id"]]
+        assert replay.rejected(session, set_aside_only=True) == []  # refused, not set aside
+
+    with sessions.begin() as session:  # the fix: the product the till knew exists now
+        session.add(Product(id=missing, sku="LATE-1", name="Late", is_volatile=False, unit_price=Decimal("1"),
+                            stock=Decimal("5"), reorder_level=Decimal(0)))
+    with sessions.begin() as session:
+        assert replay.replay(session, intake, [raw["external_id"], "00000000-0000-0000-0000-000000000000"]) \
+            == [raw["external_id"]]
+
+    record = intake.status(raw["external_id"])
+    assert (record["status"], record["fingerprint"], "error" in record) == ("queued", fingerprint, False)
+    drain(intake, sessions)
+    assert intake.status(raw["external_id"])["status"] == "applied"
+    with sessions() as session:
+        assert session.get(Product, missing).stock == Decimal("3")
+        assert session.scalars(select(RejectedSale)).all() == []
+        assert len(session.scalars(select(SaleRow).where(SaleRow.external_id == raw["external_id"])).all()) == 1
+    with sessions.begin() as session:
+        assert replay.replay(session, intake, [raw["external_id"]]) == []  # applied: nothing to replay
+
+
+def test_set_aside_sales_are_listed_apart_and_their_attempts_start_again_on_replay(intake, sessions):
+    poison = sale(line(1))
+    poison["lines"][0]["quantity"] = "a lot"  # what no intake writes: apply cannot even read it
+    intake.redis.xadd(intake.stream, {"external_id": poison["external_id"], "sale": json.dumps(poison)})
+    drain(intake, sessions)
+    with sessions() as session:
+        assert [row.external_id for row in replay.rejected(session, set_aside_only=True)] == [poison["external_id"]]
+
+    with sessions.begin() as session:
+        replay.replay(session, intake, [poison["external_id"]])
+    assert "attempts" not in intake.status(poison["external_id"])
+    entries = intake.claim("worker-a", 10, 60_000)
+    assert [(e.external_id, e.sale["lines"][0]["quantity"]) for e in entries] == [(poison["external_id"], "a lot")]
