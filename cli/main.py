@@ -58,9 +58,8 @@ def serve(args, settings: Settings) -> int:
         }
         if args.flower:
             commands["flower"] = flower_command(args.host, args.flower_port)
-        children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
         print(f"salesync serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-        return supervise(children)
+        return supervise(commands, env)
 
 
 def flower_auth(no_auth: bool) -> dict[str, str] | None:
@@ -96,18 +95,30 @@ def flower(args, settings: Settings) -> int:
             return 1
         env = {**os.environ, "REDIS_URL": redis_url, **flower_env}
         print(f"Flower on http://{args.address}:{args.port}/ (Ctrl-C stops)", flush=True)
-        return supervise({"flower": subprocess.Popen(flower_command(args.address, args.port), env=env)})
+        return supervise({"flower": flower_command(args.address, args.port)}, env)
 
 
-def supervise(children: dict[str, subprocess.Popen]) -> int:
+def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
+    """Run every command until Ctrl-C or SIGTERM; a child that exits is started again (after 1 s,
+    doubling to 30 s while it keeps failing), as docker compose's `restart: unless-stopped` does."""
+    children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
+    started = dict.fromkeys(children, time.monotonic())
+    delays = dict.fromkeys(children, 1.0)
+    due: dict[str, float] = {}
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
         while not stopping:
-            dead = [name for name, child in children.items() if child.poll() is not None]
-            if dead:
-                print(f"salesync: {', '.join(dead)} exited; stopping", file=sys.stderr)
-                break
+            now = time.monotonic()
+            for name, child in children.items():
+                if name not in due and child.poll() is not None:
+                    delays[name] = 1.0 if now - started[name] > 60 else min(30.0, delays[name] * 2)
+                    due[name] = now + delays[name]
+                    print(f"salesync: {name} exited ({child.returncode}); starting it again in {delays[name]:.0f} s",
+                          file=sys.stderr, flush=True)
+            for name in [name for name, at in due.items() if at <= now]:
+                del due[name]
+                children[name], started[name] = subprocess.Popen(commands[name], env=env), now
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -119,7 +130,7 @@ def supervise(children: dict[str, subprocess.Popen]) -> int:
             child.wait(30)
         except subprocess.TimeoutExpired:
             child.kill()
-    return 1 if not stopping and any(c.returncode not in (0, -signal.SIGTERM) for c in children.values()) else 0
+    return 0
 
 
 def publish_tokens(settings: Settings) -> None:
