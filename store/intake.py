@@ -16,13 +16,23 @@ from domain.sale import Sale
 
 GROUP = "appliers"
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
+TOKEN_BUCKET = Path(__file__).with_name("token_bucket.lua").read_text()  # defines the Lua take()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A caller's rate-limit bucket (token_bucket.lua): `rate` requests a second, `burst` at once."""
+    key: str
+    rate: float
+    burst: int
 
 
 @dataclass(frozen=True)
 class Recorded:
-    outcome: str  # "new", "repeat" or "conflict"
+    outcome: str  # "new", "repeat", "conflict", or "limited" (nothing recorded)
     kick: bool = False  # a drain should be triggered now
     record: dict | None = None  # the stored record, for a repeat
+    wait_ms: int = 0  # for "limited": until the caller's bucket has a token again
 
 
 @dataclass(frozen=True)
@@ -39,13 +49,18 @@ class Intake:
         self.stream = f"{prefix}sales"
         self.kick_key = f"{prefix}drain-kick"
         self.record_ttl = record_ttl
-        self._record = client.register_script(Path(__file__).with_name("record_sale.lua").read_text())
+        self._record = client.register_script(TOKEN_BUCKET + Path(__file__).with_name("record_sale.lua").read_text())
 
     def record_key(self, external_id: str) -> str:
         return f"{self.prefix}sale:{external_id}"
 
-    def record(self, sale: Sale, fingerprint: str) -> Recorded:
-        return _recorded(self._record(*self._record_call(sale, fingerprint)))
+    def record(self, sale: Sale, fingerprint: str, bucket: Bucket | None = None) -> Recorded:
+        """Record one sale; with a `bucket`, count the caller's request first, in the same round
+        trip, and record nothing if the bucket is empty ("limited")."""
+        keys, args = self._record_call(sale, fingerprint)
+        if bucket is not None:
+            keys, args = [*keys, bucket.key], [*args, bucket.rate, bucket.burst]
+        return _recorded(self._record(keys, args))
 
     def record_many(self, sales: list[tuple[Sale, str]]) -> list[Recorded]:
         """Record each sale atomically, all in one pipeline; in order, so a repeat within
@@ -125,6 +140,8 @@ def _recorded(reply: list) -> Recorded:
     if outcome == "repeat":
         flat = [item.decode() for item in reply[1]]
         return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
+    if outcome == "limited":
+        return Recorded("limited", wait_ms=int(reply[1]))
     return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
 
 

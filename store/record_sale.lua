@@ -3,6 +3,14 @@
 -- KEYS[1] the sale's record hash, KEYS[2] the apply stream, KEYS[3] the drain-kick marker
 -- ARGV[1] fingerprint, ARGV[2] device, ARGV[3] received_at, ARGV[4] external_id,
 -- ARGV[5] the sale as JSON, ARGV[6] milliseconds between drain kicks
+-- Optionally KEYS[4] the caller's rate-limit bucket, ARGV[7] its rate, ARGV[8] its burst: one
+-- round trip both counts the request and records the sale (take() comes from token_bucket.lua).
+if KEYS[4] then
+  local wait = take(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[8]))
+  if wait > 0 then
+    return {'limited', wait}
+  end
+end
 local known = redis.call('HGET', KEYS[1], 'fingerprint')
 if known then
   if known ~= ARGV[1] then

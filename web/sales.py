@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 @blueprint.post("/api/sales/")
 def post_sale():
-    caller = authenticate()
+    caller = authenticate(limit=False)
     body = parse(SaleIn, read_json())
-    status, answer = accept(caller, [body])[0]
+    status, answer = accept(caller, [body], limited=True)[0]
     if status == 422:
         return respond_problem(answer)
     headers = {"Location": url_for("sales.get_sale", external_id=answer["external_id"])} if status == 202 else {}
@@ -59,14 +59,21 @@ def post_batch():
     return {"results": [{"status": status, "body": body} for status, body in answers]}
 
 
-def accept(caller: Caller, bodies: list[SaleIn]) -> list[tuple[int, dict]]:
-    """Record validated sales in Redis (one round trip however many) and answer each."""
+def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[tuple[int, dict]]:
+    """Record validated sales in Redis (one round trip however many) and answer each.
+    `limited`: one sale, whose request is counted against the caller's rate limit in the same call."""
     if not bodies:
         return []
     now = datetime.now(timezone.utc)
     sales = [to_sale(body, caller, now) for body in bodies]
     res = current_app.extensions["salesync"]
-    recorded = res.intake.record_many([(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)])
+    pairs = [(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)]
+    if limited:
+        recorded = [res.intake.record(*pairs[0], bucket=res.limiter.bucket(caller.device))]
+        if recorded[0].outcome == "limited":
+            raise res.limiter.refused(recorded[0].wait_ms)
+    else:
+        recorded = res.intake.record_many(pairs)
     sales_recorded(sales, recorded)
     if res.settings.fault == "exit-after-record" and any(r.outcome == "new" for r in recorded):
         os._exit(1)  # fault injection: die between recording and handing over (docs/reliability.md)
