@@ -41,7 +41,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the salesync to drive")
     parser.add_argument("--admin-token", default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
-                        help="creates the run's products and polls sales (default: $SALESYNC_ADMIN_TOKEN); "
+                        help="creates the run's products (default: $SALESYNC_ADMIN_TOKEN); "
                              "write --admin-token=TOKEN, as a token may begin with '-'")
     parser.add_argument("--devices", type=count, default=20, help="simulated tills, each with its own token")
     parser.add_argument("--sales", type=count, default=20, help="offline sales queued on each till")
@@ -225,7 +225,7 @@ def summary(report: Report) -> str:
         f"  rejected            {report.rejected}",
         f"  sales/s accepted    {rate(report.send_seconds)} ({report.send_seconds:.2f} s to send everything)",
         f"  sales/s applied     {applied}",
-        f"  all seen settled    {settled} (polling each sale's status)",
+        f"  all seen settled    {settled} (polling each till's statuses in bulk)",
         f"  intake latency      {latency}",
         f"  verification        {verification}",
         f"  result              {'PASS' if report.passed else 'FAIL'}",

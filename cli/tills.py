@@ -1,4 +1,4 @@
-"""Simulated tills on the wire: the HTTP client they share, sending their queues, polling status.
+"""Simulated tills on the wire: the HTTP client they share, sending their queues, polling status in bulk.
 
 They behave as the API asks a real till to: a sale is sent again, unchanged, after 503, 429, a
 5xx or a lost connection, with exponential backoff and jitter, waiting at least Retry-After.
@@ -18,6 +18,7 @@ from cli.fleet import Device, PlannedSale, chunks
 RETRYABLE = {429, 500, 502, 503, 504}
 MAX_ATTEMPTS = 8
 REQUEST_TIMEOUT = 10.0  # seconds for one request; the run's --timeout bounds everything
+POLL_BATCH = 1000  # external_ids per POST /api/sales/status/, the server's limit
 
 
 class OutOfTime(Exception):
@@ -114,22 +115,32 @@ def post_sales(http: Http, token: str, group: list[PlannedSale]) -> list[int]:
     return [result["status"] for result in response.json()["results"]]
 
 
-def poll_status(http: Http, sale: PlannedSale) -> None:
+def poll_status(http: Http, token: str, sales: list[PlannedSale]) -> None:
+    """One till's sales (up to POLL_BATCH) in one POST /api/sales/status/."""
     try:
-        response = http.call("GET", f"/api/sales/{sale.external_id}/", sale.token)
+        response = http.call("POST", "/api/sales/status/", token,
+                             {"external_ids": [sale.external_id for sale in sales]})
     except OutOfTime:
         return
-    if response is not None and response.status_code == 200:
-        body = response.json()
-        sale.status, sale.error = body["status"], body.get("error")
+    if response is None or response.status_code != 200:
+        return
+    for sale, result in zip(sales, response.json()["results"]):
+        if result["status"] == 200:
+            sale.status, sale.error = result["body"]["status"], result["body"].get("error")
 
 
 def poll_round(http: Http, pool: Executor, pending: list[PlannedSale], chunk: int) -> None:
-    """Poll the oldest pending sales first, a chunk at a time, and stop at the first chunk that is
-    still entirely queued: sales apply roughly in the order they were accepted, so the rest would be too."""
-    for group in chunks(pending, chunk):
-        list(pool.map(lambda sale: poll_status(http, sale), group))
-        if all(sale.status in (None, "queued") for sale in group):
+    """Poll in bulk: one request per till and up to POLL_BATCH of its sales, `chunk` requests at a time, those
+    holding the oldest pending sales first; stop at the first chunk whose sales are all still queued: sales
+    apply roughly in the order they were accepted, so the rest would be too."""
+    by_till: dict[str, list[PlannedSale]] = {}
+    for sale in pending:
+        by_till.setdefault(sale.token, []).append(sale)
+    asks = sorted(((token, group) for token, sales in by_till.items() for group in chunks(sales, POLL_BATCH)),
+                  key=lambda ask: ask[1][0].accepted_at)
+    for step in chunks(asks, chunk):
+        list(pool.map(lambda ask: poll_status(http, *ask), step))
+        if all(sale.status in (None, "queued") for _, group in step for sale in group):
             return
 
 

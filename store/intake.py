@@ -79,8 +79,15 @@ class Intake:
         return keys, args
 
     def status(self, external_id: str) -> dict | None:
-        raw = self.redis.hgetall(self.record_key(external_id))
-        return {key.decode(): value.decode() for key, value in raw.items()} or None
+        return self.statuses([external_id]).get(external_id)
+
+    def statuses(self, external_ids: list[str]) -> dict[str, dict]:
+        """The records of many sales in one round trip, by external_id; ids without a record are left out."""
+        pipe = self.redis.pipeline(transaction=False)
+        for external_id in external_ids:
+            pipe.hgetall(self.record_key(external_id))
+        return {external_id: {key.decode(): value.decode() for key, value in raw.items()}
+                for external_id, raw in zip(external_ids, pipe.execute()) if raw}
 
     def ensure_group(self) -> None:
         try:

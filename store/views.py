@@ -75,13 +75,22 @@ def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]
     return {row.external_id: rejected_status(row.device, row.received_at, row.reason, row.fingerprint) for row in rows}
 
 
-def sale_record(intake, sessions, external_id: str) -> dict | None:
-    """A sale's status record: Redis holds it until it expires, PostgreSQL once applied or rejected."""
-    record = intake.status(external_id)
-    if record is None:
+def sale_records(intake, sessions, external_ids: list[str]) -> dict[str, dict]:
+    """Sales' status records, by external_id (unknown ones left out): Redis holds a record until it
+    expires, PostgreSQL once applied or rejected. One Redis round trip, then for the ids Redis no longer
+    holds one query for applied sales (and their items) and one for rejected ones."""
+    external_ids = list(dict.fromkeys(external_ids))  # each once, however often asked
+    records = intake.statuses(external_ids)
+    missing = [external_id for external_id in external_ids if external_id not in records]
+    if missing:
         with sessions() as session:
-            record = (applied_sales(session, [external_id]) | rejected_sales(session, [external_id])).get(external_id)
-    return record
+            records |= applied_sales(session, missing) | rejected_sales(session, missing)
+    return records
+
+
+def sale_record(intake, sessions, external_id: str) -> dict | None:
+    """One sale's status record (sale_records), or None."""
+    return sale_records(intake, sessions, [external_id]).get(external_id)
 
 
 def status_body(external_id: str, record: dict) -> dict:

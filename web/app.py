@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def limit_body() -> None:
-        batch = request.endpoint == "sales.post_batch"
+        batch = request.endpoint in ("sales.post_batch", "sales.post_statuses")
         request.max_content_length = settings.max_batch_bytes if batch else settings.max_body_bytes
 
     app.json.sort_keys = False

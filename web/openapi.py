@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from web import responses as out
-from web.schemas import MAX_BATCH, ProductIn, SaleIn, StockAdjustmentIn
+from web.schemas import MAX_BATCH, ProductIn, SaleIn, StatusQueryIn, StockAdjustmentIn
 
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
@@ -29,9 +29,9 @@ class Report(RootModel[out.ProductReport | out.FleetReport]):
     """A sales report: one product's (with product_id) or every product's (without)."""
 
 
-REQUESTS = (SaleIn, SaleBatchIn, ProductIn, StockAdjustmentIn)
-RESPONSES = (out.Problem, out.SaleQueued, SaleStatus, out.BatchResults, out.Product, out.Alert, Report,
-             out.Health, out.Readiness)
+REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, StockAdjustmentIn)
+RESPONSES = (out.Problem, out.SaleQueued, SaleStatus, out.BatchResults, out.StatusResults, out.Product, out.Alert,
+             Report, out.Health, out.Readiness)
 
 PROBLEMS = {
     400: "Malformed JSON, or invalid fields (`errors` names each one).",
@@ -40,7 +40,7 @@ PROBLEMS = {
     404: "No such resource, or not visible to this token.",
     405: "The method is not allowed on this path; `Allow` lists those that are.",
     409: "A product with this sku already exists.",
-    413: "The body is too large (or a batch holds more than 1,000 sales).",
+    413: "The body is too large (or a batch holds more than 1,000 sales, or a status query more than 1,000 ids).",
     415: "The body is not sent as application/json.",
     422: "This external_id was already received with a different payload, or from another device.",
     429: "Too many requests for this token; wait `Retry-After` seconds (SALESYNC_RATE_LIMIT).",
@@ -139,6 +139,15 @@ def paths() -> dict:
                 {200: answer("One result per sale, in order, as POST /api/sales/ would answer each alone.",
                              ref(out.BatchResults))},
                 (400, 413, 415), body=SaleBatchIn),
+        },
+        "/api/sales/status/": {
+            "post": operation(
+                "Many sales' statuses (1 to 1,000) in one request",
+                {200: answer("One result per external_id, in order, as GET /api/sales/{external_id}/ would answer "
+                             "each alone (200 with the status body, or 404).", ref(out.StatusResults))},
+                (400, 413, 415), body=StatusQueryIn,
+                description="A device token sees only its own sales; others' are answered 404, as unknown ones "
+                            "and ids that are not UUIDs are. One request however many ids."),
         },
         "/api/sales/analytics/": {
             "get": operation("How much sold, by day, week or month", {200: answer("The report.", ref(Report))},

@@ -99,6 +99,16 @@ class BatchResults(Closed):
     results: list[BatchResult] = Field(description="One result per sale, in the order sent.")
 
 
+class StatusResult(Closed):
+    status: Literal[200, 404]
+    body: Union[QueuedStatus, AppliedStatus, RejectedStatus, Problem]
+
+
+class StatusResults(Closed):
+    results: list[StatusResult] = Field(description="One result per external_id, in the order asked: what "
+                                                    "GET /api/sales/{external_id}/ would answer for it.")
+
+
 class Product(Closed):
     id: int
     sku: str

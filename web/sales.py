@@ -20,7 +20,7 @@ from web.auth import authenticate
 from web.body import parse, read_json
 from web.metrics import sales_recorded
 from web.problems import Problem, invalid, respond_problem
-from web.schemas import MAX_BATCH, SaleIn
+from web.schemas import MAX_BATCH, MAX_STATUS_IDS, SaleIn, StatusQueryIn
 
 blueprint = Blueprint("sales", __name__)
 log = logging.getLogger(__name__)
@@ -97,9 +97,34 @@ def get_sale(external_id: str):
     res = current_app.extensions["salesync"]
     key = canonical_uuid(external_id)
     record = views.sale_record(res.intake, res.sessions, key) if key else None
+    status, body = sale_status(caller, external_id, key, record)
+    return body if status == 200 else respond_problem(body)
+
+
+@blueprint.post("/api/sales/status/")
+def post_statuses():
+    """Many sales' statuses in one request: one answer per id, in order, as GET /api/sales/<id>/ would give."""
+    caller = authenticate()
+    data = read_json()
+    ids = data.get("external_ids") if isinstance(data, dict) else None
+    if isinstance(ids, list) and len(ids) > MAX_STATUS_IDS:
+        raise Problem(413, "Content Too Large", f"At most {MAX_STATUS_IDS} external_ids per request; "
+                      "ask for the rest in another.")
+    ids = parse(StatusQueryIn, data).external_ids
+    res = current_app.extensions["salesync"]
+    keys = [canonical_uuid(external_id) for external_id in ids]
+    records = views.sale_records(res.intake, res.sessions, [key for key in keys if key])
+    answers = [sale_status(caller, external_id, key, records.get(key))
+               for external_id, key in zip(ids, keys)]
+    return {"results": [{"status": status, "body": body} for status, body in answers]}
+
+
+def sale_status(caller: Caller, external_id: str, key: str | None, record: dict | None) -> tuple[int, dict]:
+    """GET /api/sales/<external_id>/'s answer (`key`: the id as canonical_uuid spells it): the status
+    body, or 404 for an unknown sale or another device's, the two not told apart."""
     if record is None or not (caller.is_admin or record["device"] == caller.device):
-        raise Problem(404, "Not Found", f"No sale {external_id} is known to this token.")
-    return status_body(key, record)
+        return 404, Problem(404, "Not Found", f"No sale {external_id} is known to this token.").body()
+    return 200, status_body(key, record)
 
 
 def to_sale(body: SaleIn, caller: Caller, now: datetime) -> Sale:

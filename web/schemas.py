@@ -7,12 +7,13 @@ from typing import Annotated, Callable
 from uuid import UUID
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      StringConstraints, WithJsonSchema, model_validator)
+                      StrictStr, StringConstraints, WithJsonSchema, model_validator)
 
 from domain.money import PrecisionError, check_level, check_price, check_quantity
 
 MAX_ITEMS = 500
 MAX_BATCH = 1000  # sales per POST /api/sales/batch/
+MAX_STATUS_IDS = 1000  # external_ids per POST /api/sales/status/
 MAX_CLOCK_SKEW = timedelta(days=1)  # a till's clock may run ahead, not by more than this
 
 
@@ -114,6 +115,12 @@ class SaleIn(BaseModel):
     source_device: Device | None = None
     client_timestamp: Annotated[datetime, AfterValidator(aware)] | None = None
     items: Annotated[list[SaleItem], Field(min_length=1, max_length=MAX_ITEMS)]
+
+
+class StatusQueryIn(BaseModel):
+    """POST /api/sales/status/: the sales to answer for, in order. An id that is not a UUID is answered 404
+    in its place, as GET /api/sales/{external_id}/ answers it, so it is any string here."""
+    external_ids: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_STATUS_IDS)]
 
 
 class ProductIn(BaseModel):

@@ -5,8 +5,8 @@
 // (one by one to POST /api/sales/ if the server has no batch endpoint). A sale leaves the queue
 // only when the server answered 202 or 200 for it; 400/422 sales are set aside for a person;
 // 503, 429, 5xx and lost connections are retried with exponential backoff and jitter, never
-// earlier than Retry-After. Sales the server still has queued are polled until applied or
-// rejected. See README.md next to this file.
+// earlier than Retry-After. Sales the server still has queued are polled (many in one
+// POST /api/sales/status/) until applied or rejected. See README.md next to this file.
 
 /** Where a sale is in its life. */
 export const State = Object.freeze({
@@ -23,7 +23,7 @@ const DEFAULTS = {
   batchSize: 100,        // sales per POST /api/sales/batch/ (the server takes up to 1,000)
   syncInterval: 15000,   // ms between timer syncs while sales are waiting
   pollInterval: 2000,    // ms between status polls of sales the server has queued
-  pollLimit: 20,         // status requests per poll round
+  pollLimit: 20,         // sales asked about per poll round (one request; one each from an older server)
   retryBase: 1000,       // ms: first backoff step, doubled on every consecutive failure...
   retryMax: 30000,       // ...up to this
   requestTimeout: 30000, // ms before a request is given up as lost
@@ -68,6 +68,7 @@ export class SaleSync {
     this.options = { ...DEFAULTS, ...options };
     this.batchSize = this.options.batchSize;
     this.batchEndpoint = true;     // false once the server showed it has no batch endpoint
+    this.statusEndpoint = true;    // false once the server showed it has no bulk status endpoint
     this.listeners = new Map();
     this.running = null;           // the sync in progress (a promise), if any
     this.syncing = false;          // sending or polling right now
@@ -311,28 +312,50 @@ export class SaleSync {
     return null;
   }
 
-  /** Ask for the status of sales the server has queued, the least recently asked first. */
+  /**
+   * Ask for the status of sales the server has queued, the least recently asked first: all in one
+   * POST /api/sales/status/, or one GET each from an older server without it.
+   */
   async poll() {
     const queued = (await this.store.list())
       .filter((r) => r.state === State.QUEUED)
       .sort((a, b) => (a.checked_at ?? 0) - (b.checked_at ?? 0))
       .slice(0, this.options.pollLimit);
+    if (queued.length > 0 && this.statusEndpoint) {
+      const answer = await this.request("POST", "/api/sales/status/", { external_ids: queued.map((r) => r.external_id) });
+      if (answer instanceof Transient) return answer;
+      const { status, body } = answer;
+      if (status === 200 && Array.isArray(body?.results) && body.results.length === queued.length) {
+        for (const [i, record] of queued.entries()) await this.polled(record, body.results[i]);
+        await this.prune();
+        return null;
+      }
+      if (status !== 404 && status !== 405) return this.failure(status, body, answer.retryAfterMs);
+      this.statusEndpoint = false;  // an older server: GET each sale
+    }
     for (const record of queued) {
       const answer = await this.request("GET", `/api/sales/${record.external_id}/`);
       if (answer instanceof Transient) return answer;
-      if (answer.status !== 200) {
-        if (AUTH.has(answer.status) || answer.status === 429 || answer.status >= 500) {
-          return this.failure(answer.status, answer.body, answer.retryAfterMs);
-        }
-        await this.store.putMany([{ ...record, checked_at: this.now() }]);  // 404: ask again later
-        continue;
-      }
-      this.lastSyncAt = this.now();
-      const updated = this.fromStatus({ ...record, checked_at: this.now() }, answer.body?.status, answer.body);
-      await this.store.putMany([updated]);
-      if (updated.state !== State.QUEUED) this.emit("sale", updated);
+      const failure = await this.polled(record, answer);
+      if (failure) return failure;
     }
     await this.prune();
+    return null;
+  }
+
+  /** Apply one sale's status answer ({status, body}); a Transient if it says to stop polling. */
+  async polled(record, answer) {
+    if (answer.status !== 200) {
+      if (AUTH.has(answer.status) || answer.status === 429 || answer.status >= 500) {
+        return this.failure(answer.status, answer.body, answer.retryAfterMs);
+      }
+      await this.store.putMany([{ ...record, checked_at: this.now() }]);  // 404: ask again later
+      return null;
+    }
+    this.lastSyncAt = this.now();
+    const updated = this.fromStatus({ ...record, checked_at: this.now() }, answer.body?.status, answer.body);
+    await this.store.putMany([updated]);
+    if (updated.state !== State.QUEUED) this.emit("sale", updated);
     return null;
   }
 

@@ -292,3 +292,90 @@ def test_an_unreachable_database_is_503_on_catalogue_reads(settings, till):
 
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
+
+
+def statuses(client, headers, external_ids):
+    response = client.post("/api/sales/status/", json={"external_ids": external_ids}, headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json["results"]
+
+
+def as_get(client, headers, external_ids):
+    """What GET /api/sales/<id>/ answers for each id, in the bulk endpoint's shape."""
+    answers = [client.get(f"/api/sales/{external_id}/", headers=headers) for external_id in external_ids]
+    return [{"status": answer.status_code, "body": answer.json} for answer in answers]
+
+
+def test_bulk_status_answers_each_id_in_order_as_get_would_and_hides_other_devices_sales(client, till):
+    mine, theirs, unknown = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    client.post("/api/sales/", json=bread_sale(external_id=mine), headers=till["till-1"])
+    client.post("/api/sales/", json=bread_sale(external_id=theirs), headers=till["till-2"])
+    asked = [unknown, mine, "not-a-uuid", theirs, mine.upper().replace("-", ""), mine]
+
+    results = statuses(client, till["till-1"], asked)
+
+    assert [r["status"] for r in results] == [404, 200, 404, 404, 200, 200]
+    assert results == as_get(client, till["till-1"], asked)
+    assert results[1]["body"]["external_id"] == results[4]["body"]["external_id"] == mine
+    assert results[1]["body"]["status"] == "queued"
+    assert results[3]["body"] == as_get(client, till["till-1"], [unknown])[0]["body"] | {
+        "detail": f"No sale {theirs} is known to this token."}  # another device's sale: told apart from nothing
+    assert [r["status"] for r in statuses(client, till["admin"], asked)] == [404, 200, 404, 200, 200, 200]
+
+
+def test_bulk_status_reads_postgresql_for_sales_whose_redis_record_is_gone(client, till, intake, sessions):
+    from store.apply import apply_isolating  # the worker's apply, run here in-process
+
+    applied, rejected = str(uuid.uuid4()), str(uuid.uuid4())
+    juice = {"sku": "JUICE-1L", "name": "Juice 1L", "is_volatile": False, "unit_price": "0.50"}
+    client.post("/api/sales/", json=bread_sale(external_id=applied, items=[
+        {"product_data": juice, "quantity": "2"}]), headers=till["till-1"])
+    client.post("/api/sales/", json=bread_sale(external_id=rejected), headers=till["till-1"])  # product 5: none
+    entries = intake.claim("worker-a", 10, 60_000)
+    intake.settle(entries, apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(timezone.utc)))
+    from_redis = statuses(client, till["till-1"], [applied, rejected])
+    intake.redis.delete(intake.record_key(applied), intake.record_key(rejected))  # expired
+
+    from_postgresql = statuses(client, till["till-1"], [applied, rejected, str(uuid.uuid4())])
+
+    assert [r["body"]["status"] for r in from_redis] == ["applied", "rejected"]
+    assert from_postgresql[:2] == from_redis
+    assert from_postgresql[0]["body"]["sale"]["total"] == "1.00"
+    assert from_postgresql[2]["status"] == 404
+    assert statuses(client, till["till-2"], [applied, rejected]) == as_get(client, till["till-2"], [applied, rejected])
+    assert [r["status"] for r in statuses(client, till["till-2"], [applied, rejected])] == [404, 404]
+    assert statuses(client, till["admin"], [rejected, applied]) == from_redis[::-1]
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"external_ids": []}, 400, "external_ids"),
+    ({"external_ids": SALE_ID}, 400, "external_ids"),
+    ({"external_ids": [SALE_ID, 7]}, 400, "external_ids.1"),
+    ({"external_id": [SALE_ID]}, 400, "external_ids"),
+    ([SALE_ID], 400, "body"),
+    ({"external_ids": [SALE_ID] * 1001}, 413, None),
+])
+def test_bulk_status_refuses_a_malformed_query_as_a_whole(client, till, body, status, field):
+    response = client.post("/api/sales/status/", json=body, headers=till["till-1"])
+
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert [error["field"] for error in response.json.get("errors", [])] == ([field] if field else [])
+
+
+def test_bulk_status_takes_1000_ids_in_one_request_and_needs_a_token(client, till):
+    ids = [str(uuid.uuid4()) for _ in range(1000)]
+
+    assert [r["status"] for r in statuses(client, till["till-1"], ids)] == [404] * 1000
+    refused = client.post("/api/sales/status/", json={"external_ids": ids})
+    assert (refused.status_code, refused.headers["WWW-Authenticate"]) == (401, "Token")
+
+
+def test_a_bulk_status_request_counts_once_against_the_rate_limit(settings, till):
+    client = create_app(replace(settings, rate_limit=0.001, rate_burst=2)).test_client()
+    ids = [str(uuid.uuid4()) for _ in range(50)]
+
+    answers = [client.post("/api/sales/status/", json={"external_ids": ids}, headers=till["till-1"]) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) > 0

@@ -56,8 +56,9 @@ function json(status, body, headers = {}) {
 
 /** The server side of the protocol, as docs/api.md describes it. */
 class FakeServer {
-  constructor({ batch = true } = {}) {
+  constructor({ batch = true, bulkStatus = true } = {}) {
     this.batch = batch;
+    this.bulkStatus = bulkStatus;
     this.sales = new Map();   // external_id -> {payload, status, error}
     this.requests = [];       // {method, path, body, at}
     this.faults = [];         // functions run before a request is handled; may answer or throw
@@ -83,6 +84,12 @@ class FakeServer {
     if (method === "POST" && path === "/api/sales/batch/") {
       if (!this.batch) return json(405, { title: "Method Not Allowed", status: 405 });
       return json(200, { results: body.sales.map((sale) => this.accept(sale)) });
+    }
+    if (method === "POST" && path === "/api/sales/status/") {
+      if (!this.bulkStatus) return json(405, { title: "Method Not Allowed", status: 405 });
+      return json(200, { results: body.external_ids.map((id) => (this.sales.has(id)
+        ? { status: 200, body: this.statusBody(id) }
+        : { status: 404, body: { title: "Not Found", status: 404 } })) });
     }
     if (method === "POST" && path === "/api/sales/") {
       const { status, body: answer } = this.accept(body);
@@ -118,8 +125,14 @@ class FakeServer {
     for (const sale of this.sales.values()) sale.status = "applied";
   }
 
+  /** The requests that sent sales. */
   posts() {
-    return this.requests.filter((r) => r.method === "POST");
+    return this.requests.filter((r) => r.method === "POST" && r.path !== "/api/sales/status/");
+  }
+
+  /** The status polls: bulk or one sale each. */
+  polls() {
+    return this.requests.filter((r) => r.method === "GET" || r.path === "/api/sales/status/");
   }
 }
 
@@ -357,10 +370,42 @@ test("a timer polls queued sales until applied or rejected, then stops", async (
   assert.equal(byId[b.external_id].state, State.REJECTED);
   assert.equal(byId[b.external_id].error, "product 1 does not exist");
   assert.deepEqual(changes.slice(-2), [[a.external_id, State.APPLIED], [b.external_id, State.REJECTED]]);
-  const polls = server.requests.filter((r) => r.method === "GET").length;
+  const polls = server.polls();
+  assert.deepEqual(polls.at(-1).body, { external_ids: [a.external_id, b.external_id] }, "both in one request");
+  assert.ok(polls.every((r) => r.method === "POST"), "no GET while the bulk endpoint answers");
   await clock.advance(60000);
-  assert.equal(server.requests.filter((r) => r.method === "GET").length, polls, "settled sales are not polled");
+  assert.equal(server.polls().length, polls.length, "settled sales are not polled");
   assert.equal(clock.timers.size, 0, "nothing to do: no timer");
+});
+
+test("a server without the bulk status endpoint is polled one sale at a time, from then on", async () => {
+  const { client, server, clock } = setup({ server: new FakeServer({ bulkStatus: false }), pollInterval: 2000 });
+  const [a, b] = await ringUp(client, 2);
+  server.applyAll();
+
+  await clock.advance(2000);
+
+  const polls = server.polls().map((r) => `${r.method} ${r.path}`);
+  assert.equal(polls[0], "POST /api/sales/status/");
+  assert.deepEqual(polls.slice(-2), [`GET /api/sales/${a.external_id}/`, `GET /api/sales/${b.external_id}/`]);
+  assert.equal(polls.filter((p) => p.startsWith("POST")).length, 1, "asked once, then never again");
+  assert.deepEqual(await states(client), [State.APPLIED, State.APPLIED]);
+  client.stop();
+});
+
+test("a bulk status poll refused with 429 waits and keeps the sales queued", async () => {
+  const { client, server, clock } = setup({ pollInterval: 2000 });
+  await ringUp(client, 2);
+  server.applyAll();
+  server.faults.push(() => json(429, { title: "Too Many Requests", status: 429 }, { "Retry-After": "5" }));
+
+  await clock.advance(2000);
+
+  assert.deepEqual(await states(client), [State.QUEUED, State.QUEUED]);
+  assert.equal((await client.status()).lastError.kind, "busy");
+  await clock.advance(10000);
+  assert.deepEqual(await states(client), [State.APPLIED, State.APPLIED]);
+  client.stop();
 });
 
 test("while offline the timer keeps the queue and sends it once online", async () => {
