@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from domain.sale import NewProduct, Sale
 from domain.stock import Effects, PricedSale, Product, SaleRejected, apply_sales, price_sale
 from store import schema, views
+from store.intake import Failures
 from store.catalog import open_alerts
 
 log = logging.getLogger(__name__)
@@ -182,11 +183,18 @@ def is_ours(error: BaseException) -> bool:
 
 
 def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now: datetime,
-                    failed: Callable[[str], int] = lambda external_id: MAX_ATTEMPTS) -> dict[str, dict]:
+                    failed: Callable[[str], Failures] = lambda external_id: Failures(MAX_ATTEMPTS, 0.0),
+                    grace: float = 3600.0) -> dict[str, dict]:
     """One transaction for the batch; if it fails, each sale alone, so one poison sale cannot hold
-    up the others. A sale the database refuses is rejected with the reason; one that fails for no
-    known reason is left queued (no status) until `failed(external_id)`, which counts its
-    attempts, reaches MAX_ATTEMPTS. Any other database error is ours, not the sale's: raised."""
+    up the others. A sale the database refuses is rejected with the reason. One that fails for no
+    known reason is left queued (no status), its failure counted by `failed(external_id)`, until
+    it has failed MAX_ATTEMPTS times; then it is set aside as rejected. Any other database error
+    is ours, not the sale's: raised.
+
+    If every sale of the batch failed alone, that looks like our fault (a bug, a bad deploy), not
+    the sales': they stay queued (SystemFailure, retried) until they have also kept failing for
+    `grace` seconds, so a bad deploy sets nothing aside while a batch made only of poison sales is
+    still set aside in the end."""
     try:
         with sessions.begin() as session:
             return apply_batch(session, raw_sales, now)
@@ -206,13 +214,14 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
                 statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(error)}")
             else:
                 unexplained.append((raw, error))
-    if len(unexplained) == len(raw_sales) > 1:
-        raise SystemFailure(f"all {len(raw_sales)} sales failed alone: {_describe(unexplained[0][1])}")
+    all_failed = len(unexplained) == len(raw_sales) > 1
     for raw, error in unexplained:
-        attempts = failed(raw["external_id"])
-        if attempts >= MAX_ATTEMPTS:
-            reason = f"set aside after {attempts} failed attempts: {_describe(error)}"
+        failures = failed(raw["external_id"])
+        if failures.attempts >= MAX_ATTEMPTS and (not all_failed or failures.seconds >= grace):
+            reason = f"set aside after {failures.attempts} failed attempts: {_describe(error)}"
             statuses |= _reject_alone(sessions, raw, reason)
+    if all_failed and not statuses:
+        raise SystemFailure(f"all {len(raw_sales)} sales failed alone: {_describe(unexplained[0][1])}")
     return statuses
 
 

@@ -7,6 +7,7 @@ crash anywhere leaves the entry pending, to be read again by its consumer or cla
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,12 @@ class Recorded:
     kick: bool = False  # a drain should be triggered now
     record: dict | None = None  # the stored record, for a repeat
     wait_ms: int = 0  # for "limited": until the caller's bucket has a token again
+
+
+@dataclass(frozen=True)
+class Failures:
+    attempts: int  # failed attempts to apply a sale so far
+    seconds: float  # since its first failed attempt
 
 
 @dataclass(frozen=True)
@@ -127,9 +134,15 @@ class Intake:
             pipe.xdel(self.stream, *entry_ids)
         pipe.execute()
 
-    def count_failure(self, external_id: str) -> int:
-        """One more failed attempt to apply this sale; returns how many so far."""
-        return self.redis.hincrby(self.record_key(external_id), "attempts", 1)
+    def count_failure(self, external_id: str) -> Failures:
+        """One more failed attempt to apply this sale: how many so far, and since when."""
+        key = self.record_key(external_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(key, "attempts", 1)
+        pipe.hsetnx(key, "first_failed_at", time.time())
+        pipe.hget(key, "first_failed_at")
+        attempts, _, first = pipe.execute()
+        return Failures(attempts, max(0.0, time.time() - float(first)))
 
     def backlog(self) -> int:
         """Sales recorded and not yet acknowledged by a worker."""

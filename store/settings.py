@@ -37,6 +37,7 @@ class Settings:
     retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
     timezone: str = "UTC"  # the reporting time zone: analytics days start at its midnight
     rollup_interval: float = 60.0  # seconds between analytics rollup refreshes
+    set_aside_after: float = 3600.0  # seconds a sale may keep failing with its whole batch before it is set aside
     rate_limit: float = 50.0  # requests a second per token, on average (0: no limit)
     rate_burst: int = 100  # requests a token may send at once before the rate applies
     # Fault injection for the reliability tests (docs/reliability.md); never set in production.
@@ -65,6 +66,7 @@ class Settings:
             retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),
             timezone=get("SALESYNC_TIMEZONE", _zone, cls.timezone),
             rollup_interval=get("SALESYNC_ROLLUP_INTERVAL", float, cls.rollup_interval),
+            set_aside_after=get("SALESYNC_SET_ASIDE_AFTER", float, cls.set_aside_after),
             rate_limit=get("SALESYNC_RATE_LIMIT", float, cls.rate_limit),
             rate_burst=get("SALESYNC_RATE_BURST", int, cls.rate_burst),
             fault=get("SALESYNC_FAULT", str, cls.fault),

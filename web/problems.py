@@ -29,6 +29,11 @@ def invalid(errors: list[dict]) -> Problem:
     return Problem(400, "Invalid request", "One or more fields are invalid; see errors.", errors)
 
 
+def http_problem(error: HTTPException) -> Problem:
+    """A werkzeug HTTP error (404, 405, 413...) as the problem it is answered with."""
+    return Problem(error.code or 500, error.name, error.description or error.name)
+
+
 def respond(problem: Problem) -> Response:
     response = respond_problem(problem.body())
     response.headers.update(problem.headers)
@@ -44,7 +49,7 @@ def register(app: Flask, retry_after: int) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        response = respond(Problem(error.code or 500, error.name, error.description or error.name))
+        response = respond(http_problem(error))
         if error.code == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response

@@ -9,7 +9,8 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, current_app, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.money import format_quantity
 from domain.sale import Line, NewProduct, Sale
@@ -19,7 +20,7 @@ from store.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.metrics import sales_recorded
-from web.problems import Problem, invalid, respond_problem
+from web.problems import Problem, http_problem, invalid, respond_problem
 from web.schemas import MAX_BATCH, MAX_STATUS_IDS, SaleIn, StatusQueryIn
 
 blueprint = Blueprint("sales", __name__)
@@ -48,8 +49,14 @@ def post_batch():
     if len(sales) > MAX_BATCH:
         raise Problem(413, "Content Too Large", f"At most {MAX_BATCH} sales per batch; send the rest in another.")
     answers: list[tuple[int, dict] | None] = [None] * len(sales)
+    limit = current_app.extensions["salesync"].settings.max_body_bytes
+    # Only a request over one sale's limit can hold a sale over it: the common path measures nothing.
+    measure = request.content_length is None or request.content_length > limit
     valid = []
     for index, raw in enumerate(sales):
+        if measure and compact_size(raw) > limit:  # alone, it would be refused before it was read
+            answers[index] = (413, http_problem(RequestEntityTooLarge()).body())
+            continue
         try:
             valid.append((index, parse(SaleIn, raw)))
         except Problem as problem:
@@ -57,6 +64,19 @@ def post_batch():
     for (index, _), answer in zip(valid, accept(caller, [body for _, body in valid])):
         answers[index] = answer
     return {"results": [{"status": status, "body": body} for status, body in answers]}
+
+
+def compact_size(value: object) -> int:
+    """Bytes of `value` as the most compact JSON (UTF-8, no spaces, numbers as their text)."""
+    numbers = 0
+
+    def number(value: Decimal) -> str:
+        nonlocal numbers
+        numbers += 1
+        return str(value)  # dumped as a string: its two quotes are taken off below
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=number)
+    return len(text.encode(errors="surrogatepass")) - 2 * numbers
 
 
 def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[tuple[int, dict]]:

@@ -32,7 +32,7 @@ def drain(self, trigger: str = "beat") -> dict:
     started = time.perf_counter()
     try:
         statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc),
-                                   failed=res.intake.count_failure)
+                                   failed=res.intake.count_failure, grace=settings.set_aside_after)
     except Exception as error:
         metrics.drained(trigger, batch=len(entries), retried=len(entries))
         if not is_transient(error):

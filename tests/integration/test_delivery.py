@@ -7,11 +7,12 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from domain.sale import Sale
 from store import catalog
-from store.apply import MAX_ATTEMPTS, apply_isolating
+from store.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from store.schema import Product
 from store.schema import Sale as SaleRow
 from tests.builders import line, sale
@@ -135,3 +136,32 @@ def test_a_sale_that_keeps_failing_is_set_aside_after_bounded_attempts_without_h
     assert status["error"].startswith(f"set aside after {MAX_ATTEMPTS} failed attempts")
     with sessions() as session:
         assert session.get(Product, juice).stock == Decimal("7")
+
+
+def test_a_batch_of_nothing_but_poison_waits_as_our_fault_then_is_set_aside_after_the_grace_time(intake, sessions):
+    poisons = []
+    for _ in range(2):  # every sale of the batch fails alone: it looks like a bad deploy
+        poison = sale(line(1))
+        poison["lines"][0]["quantity"] = "a lot"  # a value apply cannot even read
+        intake.redis.xadd(intake.stream, {"external_id": poison["external_id"], "sale": json.dumps(poison)})
+        poisons.append(poison["external_id"])
+
+    def drain(grace: float) -> dict:
+        entries = intake.claim("worker-a", 100, 60_000)
+        statuses = apply_isolating(sessions, [e.sale for e in entries], NOW, failed=intake.count_failure, grace=grace)
+        intake.settle(entries, statuses)
+        return statuses
+
+    for attempt in range(1, MAX_ATTEMPTS + 2):  # past the attempts bound, within the grace time: still queued
+        with pytest.raises(SystemFailure):
+            drain(grace=3600)
+        assert {intake.status(eid)["attempts"] for eid in poisons} == {str(attempt)}
+    assert intake.backlog() == 2
+
+    statuses = drain(grace=0)  # the grace time is over
+    assert set(statuses) == set(poisons)
+    assert intake.backlog() == 0
+    for eid in poisons:
+        status = intake.status(eid)
+        assert status["status"] == "rejected"
+        assert status["error"].startswith(f"set aside after {MAX_ATTEMPTS + 2} failed attempts")

@@ -275,6 +275,47 @@ def test_a_batch_with_a_whole_request_error_is_one_4xx_and_records_nothing(clien
     assert nothing_recorded(intake)
 
 
+@pytest.mark.parametrize("headers, raw, status", [
+    ({}, json.dumps({"sales": [bread_sale()]}), 401),
+    ({"Authorization": "Token nope"}, json.dumps({"sales": [bread_sale()]}), 401),
+    (None, '{"sales": [', 400),
+    (None, json.dumps({"sales": [bread_sale(external_id=str(uuid.uuid4())) for _ in range(20)]}), 413)])
+def test_a_batch_with_a_bad_token_bad_json_or_too_many_bytes_is_one_4xx(settings, till, intake, headers, raw, status):
+    client = create_app(replace(settings, max_batch_bytes=2048)).test_client()
+
+    response = client.post("/api/sales/batch/", data=raw, content_type="application/json",
+                           headers=till["till-1"] if headers is None else headers)
+
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == status
+    assert nothing_recorded(intake)
+
+
+@pytest.mark.parametrize("spare", [0, -1])
+def test_a_batch_answers_a_sale_over_one_sales_body_limit_413_as_post_sales_would(settings, till, intake, spare):
+    def compact(external_id):  # the smallest JSON of a sale: no spaces, UTF-8, numbers as JSON numbers
+        sale = bread_sale(external_id=external_id, source_device="caisse-é",
+                          items=[{"product": 5, "quantity": "1", "unit_price": "0"}] * 30)
+        return json.dumps(sale, separators=(",", ":"), ensure_ascii=False).replace('"0"', "1.50")
+    alone, batched, small = compact(str(uuid.uuid4())), compact(str(uuid.uuid4())), bread_sale()
+    client = create_app(replace(settings, max_body_bytes=len(alone.encode()) + spare)).test_client()
+
+    single = client.post("/api/sales/", data=alone.encode(), content_type="application/json",
+                         headers=till["till-1"])
+    batch = client.post("/api/sales/batch/", data=f'{{"sales":[{batched},{json.dumps(small)}]}}'.encode(),
+                        content_type="application/json", headers=till["till-1"])
+
+    assert batch.status_code == 200
+    big, rest = batch.json["results"]
+    assert big["status"] == single.status_code == (202 if spare == 0 else 413)
+    assert rest["status"] == 202
+    if spare:
+        assert big["body"] == single.json
+        assert intake.status(json.loads(batched)["external_id"]) is None
+    assert intake.backlog() == (3 if spare == 0 else 1)
+
+
 def test_a_batch_may_be_larger_than_a_single_sales_body_limit(client, till, intake):
     sales = [bread_sale(external_id=str(uuid.uuid4())) for _ in range(600)]
 
