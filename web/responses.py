@@ -144,31 +144,26 @@ class ProductFigures(Closed):
     average_unit_price: Money | None
 
 
-class ProductReport(Closed):
+class ReportFigures(Closed):
+    period: Literal["daily", "weekly", "monthly"]
+    start_date: date
+    end_date: date
+    total_quantity_sold: Quantity
+    total_revenue: Money
+    average_unit_price: Money | None
+    period_breakdown: list[Bucket]
+    as_of: datetime | None
+
+
+class ProductReport(ReportFigures):
     """With product_id: one product's sales."""
     product: Product
-    period: Literal["daily", "weekly", "monthly"]
-    start_date: date
-    end_date: date
-    total_quantity_sold: Quantity
-    total_revenue: Money
-    average_unit_price: Money | None
-    period_breakdown: list[Bucket]
-    as_of: datetime | None
 
 
-class FleetReport(Closed):
+class FleetReport(ReportFigures):
     """Without product_id: every product together, plus the top sellers by revenue."""
     product: None
-    period: Literal["daily", "weekly", "monthly"]
-    start_date: date
-    end_date: date
-    total_quantity_sold: Quantity
-    total_revenue: Money
-    average_unit_price: Money | None
-    period_breakdown: list[Bucket]
     products: list[ProductFigures]
-    as_of: datetime | None
 
 
 class Health(Closed):

@@ -11,6 +11,7 @@ import requests
 from store import tokens
 from store.db import make_sessions
 from store.settings import Settings
+from tests.e2e.faults import discard, make_stack
 from tests.processes import Stack, environment
 from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
 
@@ -68,3 +69,19 @@ class Api:
 @pytest.fixture(scope="module")
 def api(stack):
     return {name: Api(stack.url, token) for name, token in stack.tokens.items()}
+
+
+@pytest.fixture
+def stack_factory(database_url, redis_url, run_prefix, tmp_path, engine):
+    """Stacks of their own, for tests that kill parts of them; `env` overrides settings."""
+    started = []
+
+    def start(name: str = "fault", **env: str):
+        stack = make_stack(engine, database_url, redis_url, f"{run_prefix}{name}-{time.time_ns()}:", tmp_path,
+                           SALESYNC_APPLY_BATCH="50", **env)
+        started.append(stack)
+        return stack.start_all()
+
+    yield start
+    for stack in started:
+        discard(stack)

@@ -15,34 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
-import redis
 import requests
 
-from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, sales, tally, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def stack_factory(database_url, redis_url, run_prefix, tmp_path, engine):
-    started = []
-
-    def start(name: str, **env: str):
-        stack = make_stack(engine, database_url, redis_url, f"{run_prefix}{name}:", tmp_path,
-                           SALESYNC_APPLY_BATCH="50", **env)
-        started.append(stack)
-        return stack.start_all()
-
-    yield start
-    for stack in started:
-        discard(stack)
-
-
-@pytest.fixture
-def redis_client(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def celery_queue(stack) -> str:

@@ -7,31 +7,14 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, sales, tally, wait_until
 
 pytestmark = pytest.mark.e2e
 SALES = 400
-
-
-@pytest.fixture
-def stack_factory(database_url, redis_url, run_prefix, tmp_path, engine):
-    """Stacks of their own, since these tests kill parts of them; `env` overrides settings."""
-    started = []
-
-    def start(**env: str):
-        stack = make_stack(engine, database_url, redis_url, f"{run_prefix}fault-{time.time_ns()}:",
-                           tmp_path, SALESYNC_APPLY_BATCH="50", **env)
-        started.append(stack)
-        return stack.start_all()
-
-    yield start
-    for stack in started:
-        discard(stack)
 
 
 @pytest.fixture
