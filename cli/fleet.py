@@ -14,9 +14,30 @@ from sqlalchemy import Engine, func, select, text
 from store import schema
 
 SOURCE_DEVICE = "salesync-simulate/1"
-OTHER_TRACKED, VOLATILE, INLINE = 20, 10, 10  # products a run uses besides its hot ones
-HOT_SHARE, INLINE_SHARE, VOLATILE_SHARE = 0.2, 0.1, 0.2  # of sale lines; the rest: other tracked
+OTHER_TRACKED = 20  # tracked products a run uses besides its hot ones
 MAX_LINES = 4
+
+
+@dataclass(frozen=True)
+class Mix:
+    """The product mix: how many products of each kind a run creates, and each kind's share of
+    sale lines; the rest of the lines sell the other tracked products."""
+    hot_products: int = 5  # tracked, with stock: the contended rows
+    hot_share: float = 0.2
+    volatile_products: int = 10  # sold without stock tracking
+    volatile_share: float = 0.2
+    inline_products: int = 10  # created by the first sale's product_data, every device racing to
+    inline_share: float = 0.1
+
+    def problems(self) -> list[str]:
+        kinds = [("hot", self.hot_products, self.hot_share),
+                 ("volatile", self.volatile_products, self.volatile_share),
+                 ("inline", self.inline_products, self.inline_share)]
+        problems = [f"--{kind}-share is above 0 with no {kind} products" for kind, count, share in kinds
+                    if share > 0 and count == 0]
+        if self.hot_share + self.volatile_share + self.inline_share > 1 + 1e-9:
+            problems.append("--hot-share, --volatile-share and --inline-share add up to more than 1")
+        return problems
 
 
 @dataclass
@@ -44,22 +65,25 @@ class Catalog:
     tracked: list[Product]
     volatile: list[Product]
     inline: list[Product]  # shared by every device, so they race to create them
+    mix: Mix = Mix()
 
     @property
     def products(self) -> list[Product]:
         return self.hot + self.tracked + self.volatile + self.inline
 
 
-def make_catalog(run_id: str, hot: int) -> Catalog:
+def make_catalog(run_id: str, mix: Mix = Mix()) -> Catalog:
     def sku(kind: str, n: int) -> str:
         return f"SIM-{run_id}-{kind}{n:03d}"
     return Catalog(
-        hot=[Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100)) for n in range(hot)],
+        hot=[Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100))
+             for n in range(mix.hot_products)],
         tracked=[Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20))
                  for n in range(OTHER_TRACKED)],
-        volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(VOLATILE)],
+        volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(mix.volatile_products)],
         inline=[Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
-                for n in range(INLINE)],
+                for n in range(mix.inline_products)],
+        mix=mix,
     )
 
 
@@ -126,12 +150,12 @@ def offline_sales(rng: random.Random, count: int, catalog: Catalog) -> list[Plan
 
 
 def sale_line(rng: random.Random, catalog: Catalog) -> tuple[dict, Product, Decimal, Decimal]:
-    draw = rng.random()
-    if draw < HOT_SHARE:
+    draw, mix = rng.random(), catalog.mix
+    if draw < mix.hot_share:
         product = rng.choice(catalog.hot)
-    elif draw < HOT_SHARE + INLINE_SHARE:
+    elif draw < mix.hot_share + mix.inline_share:
         product = rng.choice(catalog.inline)
-    elif draw < HOT_SHARE + INLINE_SHARE + VOLATILE_SHARE:
+    elif draw < mix.hot_share + mix.inline_share + mix.volatile_share:
         product = rng.choice(catalog.volatile)
     else:
         product = rng.choice(catalog.tracked)

@@ -14,7 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from cli.fleet import Catalog, PlannedSale, answer_problems, applied_window, make_catalog, plan_fleet, verify
+from cli.fleet import (OTHER_TRACKED, Catalog, Mix, PlannedSale, answer_problems, applied_window, make_catalog,
+                       plan_fleet, verify)
 from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
 from store import tokens
 from store.db import make_engine, make_sessions
@@ -29,6 +30,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
             raise argparse.ArgumentTypeError("must be 1 or more")
         return int(text)
 
+    def amount(text: str) -> int:
+        if int(text) < 0:
+            raise argparse.ArgumentTypeError("must be 0 or more")
+        return int(text)
+
     def share(text: str) -> float:
         if not 0 <= float(text) <= 1:
             raise argparse.ArgumentTypeError("must be between 0 and 1")
@@ -39,21 +45,42 @@ def add_options(parser: argparse.ArgumentParser) -> None:
             raise argparse.ArgumentTypeError("must be between 1 and 1000")
         return int(text)
 
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the salesync to drive")
+    mix = Mix()
+    parser.add_argument("--url", default="http://127.0.0.1:8000",
+                        help="the salesync to drive (default: %(default)s)")
     parser.add_argument("--admin-token", default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
                         help="creates the run's products (default: $SALESYNC_ADMIN_TOKEN); "
                              "write --admin-token=TOKEN, as a token may begin with '-'")
-    parser.add_argument("--devices", type=count, default=20, help="simulated tills, each with its own token")
-    parser.add_argument("--sales", type=count, default=20, help="offline sales queued on each till")
+    parser.add_argument("--devices", type=count, default=20,
+                        help="simulated tills, each with its own token (default: %(default)s)")
+    parser.add_argument("--sales", type=count, default=20,
+                        help="offline sales queued on each till (default: %(default)s)")
     parser.add_argument("--connections", type=count, default=16,
-                        help="requests in flight at most (a till uses one at a time)")
+                        help="requests in flight at most (a till uses one at a time) (default: %(default)s)")
     parser.add_argument("--batch", type=batch, default=1,
-                        help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/")
-    parser.add_argument("--retry-share", type=share, default=0.1, help="share of sales sent again unchanged")
-    parser.add_argument("--invalid-share", type=share, default=0.02, help="share of invalid sales (expect 400)")
-    parser.add_argument("--hot-products", type=count, default=5, help="tracked products that get 20%% of lines")
+                        help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/ "
+                             "(default: %(default)s)")
+    parser.add_argument("--retry-share", type=share, default=0.1,
+                        help="share of sales sent again unchanged (default: %(default)s)")
+    parser.add_argument("--invalid-share", type=share, default=0.02,
+                        help="share of invalid sales (expect 400) (default: %(default)s)")
+    parser.add_argument("--hot-products", type=count, default=mix.hot_products,
+                        help="tracked products with the most stock movement (default: %(default)s)")
+    parser.add_argument("--hot-share", type=share, default=mix.hot_share,
+                        help="share of sale lines that sell a hot product (default: %(default)s)")
+    parser.add_argument("--volatile-products", type=amount, default=mix.volatile_products,
+                        help="products sold without stock tracking (default: %(default)s)")
+    parser.add_argument("--volatile-share", type=share, default=mix.volatile_share,
+                        help="share of sale lines that sell a volatile product (default: %(default)s)")
+    parser.add_argument("--inline-products", type=amount, default=mix.inline_products,
+                        help="products created by a sale's product_data, every till racing to create them "
+                             "(default: %(default)s)")
+    parser.add_argument("--inline-share", type=share, default=mix.inline_share,
+                        help="share of sale lines that sell an inline product; the lines left over sell "
+                             f"{OTHER_TRACKED} other tracked products (default: %(default)s)")
     parser.add_argument("--seed", type=int, help="makes the product mix and quantities repeatable")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds the whole run may take")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds the whole run may take (default: %(default)s)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the check against PostgreSQL (tokens are still issued there)")
 
@@ -145,7 +172,7 @@ def drive(report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Rand
           device_tokens: dict[str, str]) -> None:
     """Products first, then every till's burst, then polling until every accepted sale settled."""
     args = report.args
-    report.catalog = create_products(http, pool, make_catalog(report.run_id, args.hot_products), args.admin_token)
+    report.catalog = create_products(http, pool, make_catalog(report.run_id, mix_of(args)), args.admin_token)
     devices = plan_fleet(rng, device_tokens, args.sales, report.catalog, args.retry_share, args.invalid_share)
     report.sales = [sale for device in devices for sale in device.sales]
     report.resent = sum(len(device.resend) for device in devices)
@@ -236,9 +263,17 @@ def summary(report: Report) -> str:
     return "\n".join(lines)
 
 
+def mix_of(args: argparse.Namespace) -> Mix:
+    return Mix(args.hot_products, args.hot_share, args.volatile_products, args.volatile_share,
+               args.inline_products, args.inline_share)
+
+
 def command(args: argparse.Namespace, settings: Settings) -> int:
     if not args.admin_token:
         print("salesync simulate: an admin token is needed: --admin-token or SALESYNC_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    for problem in mix_of(args).problems():
+        print(f"salesync simulate: {problem}", file=sys.stderr)
         return 2
     report = run(args, settings)
     print(summary(report))

@@ -8,13 +8,17 @@ from datetime import datetime, timezone
 from store import ops, rollup, tokens
 from store.apply import apply_isolating, is_transient
 from store.metrics import WorkerMetrics
+from store.settings import Settings
 from worker.celery_app import app
 from worker.resources import resources
 
 log = logging.getLogger(__name__)
+# Flower and the worker log show a task's result cut to this many characters (Celery's default is
+# 1024): room for every external_id (36 characters and a space) of a full batch.
+RESULT_SIZE = 256 + 37 * Settings.from_env().apply_batch
 
 
-@app.task(name="salesync.drain", bind=True, max_retries=3)
+@app.task(name="salesync.drain", bind=True, max_retries=3, resultrepr_maxsize=RESULT_SIZE)
 def drain(self, trigger: str = "beat") -> dict:
     """Apply up to one batch of queued sales; acknowledge them only after commit.
     `trigger` (beat, kick from intake, more after a full batch) only labels the task in Flower,
@@ -45,8 +49,9 @@ def drain(self, trigger: str = "beat") -> dict:
     outcomes = report(entries, statuses, trigger)
     counts = {outcome: len(ids) for outcome, ids in outcomes.items()}
     metrics.drained(trigger, batch=len(entries), seconds=time.perf_counter() - started, **counts)
-    return {"trigger": trigger, "batch": len(entries), **counts,  # Flower shows this as the task's result
-            "first": [entry.external_id for entry in entries[:5]], "rejected_ids": outcomes["rejected"][:20]}
+    # Flower shows this as the task's result, searchable by any external_id the drain applied or rejected.
+    return {"trigger": trigger, "batch": len(entries), **counts,
+            "applied_ids": " ".join(outcomes["applied"]), "rejected_ids": " ".join(outcomes["rejected"])}
 
 
 def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[str]]:

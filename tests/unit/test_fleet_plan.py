@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
-from cli.fleet import make_catalog, plan_fleet
+import pytest
+
+from cli import simulate
+from cli.fleet import Mix, make_catalog, plan_fleet
 from cli.tills import backoff
 from web.schemas import SaleIn
 
 
-def planned(retry_share=0.1, invalid_share=0.05, devices=20, per_device=20):
-    catalog = make_catalog("run1", hot=5)
+def planned(retry_share=0.1, invalid_share=0.05, devices=20, per_device=20, mix=Mix()):
+    catalog = make_catalog("run1", mix)
     for number, product in enumerate(p for p in catalog.products if not p.inline):
         product.id = number + 1
     tokens = {f"sim-run1-{n}": f"token-{n}" for n in range(devices)}
@@ -57,6 +61,50 @@ def test_every_product_of_a_run_carries_its_run_id_and_tracked_sales_add_up():
     assert all(quantity > 0 for _, quantity in sold)
     assert any(line.get("product_data") for d in devices for s in d.sales for line in s.body["items"])
     assert sum(sale.total for device in devices for sale in device.sales) > Decimal(0)
+
+
+def line_kinds(catalog, devices) -> Counter:
+    kind = {**{p.id: "hot" for p in catalog.hot}, **{p.id: "volatile" for p in catalog.volatile},
+            **{p.id: "tracked" for p in catalog.tracked}}
+    return Counter("inline" if "product_data" in line else kind[line["product"]]
+                   for device in devices for sale in device.sales for line in sale.body["items"])
+
+
+def test_the_product_mix_sets_how_many_products_of_each_kind_and_their_shares_of_lines():
+    mix = Mix(hot_products=2, hot_share=0.5, volatile_products=3, volatile_share=0.3, inline_products=0,
+              inline_share=0)
+    catalog, devices = planned(invalid_share=0, mix=mix)
+    kinds = line_kinds(catalog, devices)
+    lines = sum(kinds.values())
+
+    assert (len(catalog.hot), len(catalog.volatile), len(catalog.inline)) == (2, 3, 0)
+    assert kinds["inline"] == 0
+    assert 0.45 < kinds["hot"] / lines < 0.55 and 0.25 < kinds["volatile"] / lines < 0.35
+    assert 0.15 < kinds["tracked"] / lines < 0.25  # the lines left over
+
+
+def test_the_default_mix_sells_every_kind_of_product():
+    kinds = line_kinds(*planned(invalid_share=0))
+
+    assert set(kinds) == {"hot", "volatile", "inline", "tracked"}
+
+
+@pytest.mark.parametrize("options, problem", [
+    (["--hot-share", "0.6", "--volatile-share", "0.5"], "add up to more than 1"),
+    (["--inline-products", "0"], "--inline-share is above 0 with no inline products"),
+    (["--volatile-products", "0", "--volatile-share", "0"], None),
+    (["--hot-share", "0.2", "--volatile-share", "0.7", "--inline-share", "0.1"], None),
+])
+def test_simulate_refuses_a_product_mix_it_cannot_draw_from(options, problem):
+    problems = simulate.mix_of(simulate.parser().parse_args(options)).problems()
+
+    assert problems == [] if problem is None else any(problem in text for text in problems)
+
+
+def test_simulate_help_shows_the_defaults():
+    text = simulate.parser().format_help()
+
+    assert "(default: 20)" in text and "--hot-share" in text and "(default: 0.2)" in text
 
 
 def test_backoff_waits_at_least_retry_after():
