@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,8 +23,13 @@ _prefixes = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def scratch(tmp_path_factory):
-    return tmp_path_factory.mktemp("servers")
+def scratch():
+    """Where embedded servers keep their data: outside pytest's own temporary root, whose
+    permissions every new pytest session resets to owner-only. The embedded PostgreSQL runs as
+    another user when we are root, and would lose access to its files mid-run."""
+    path = Path(tempfile.mkdtemp(prefix="salesync-test-servers-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ Workers must wait and retry, reject nothing for it, and /readyz must say not rea
 """
 from __future__ import annotations
 
+import uuid
 import warnings
 
 import pytest
@@ -47,8 +48,8 @@ class OwnPostgres:
 
 
 @pytest.fixture
-def own_postgres(tmp_path):
-    server = OwnPostgres(tmp_path / "pg")
+def own_postgres(scratch):
+    server = OwnPostgres(scratch / f"fault-pg-{uuid.uuid4().hex[:8]}")  # not under tmp_path: see `scratch`
     migrate(server.url)
     yield server
     server.cleanup()
