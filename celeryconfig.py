@@ -22,6 +22,7 @@ beat_schedule = {
     "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval, "kwargs": {"trigger": "beat"},
                     "options": {"expires": _settings.trigger_expires}},
     "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
+    "prune-consumers": {"task": "salesync.prune_consumers", "schedule": 600.0, "options": {"expires": 600.0}},
     "refresh-rollup": {"task": "salesync.refresh_rollup", "schedule": _settings.rollup_interval},
     # The dashboard's sync lag and queue depth history (store/ops.py); a late sample is worthless.
     "sample-ops": {"task": "salesync.sample_ops", "schedule": 15.0, "options": {"expires": 15.0}},

@@ -18,6 +18,20 @@ from domain.sale import Sale
 GROUP = "appliers"
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
 TOKEN_BUCKET = Path(__file__).with_name("token_bucket.lua").read_text()  # defines the Lua take()
+# Drop the group's consumers that hold no pending entry and were idle longer than ARGV[2] ms, in
+# one atomic step (a consumer's pending entries would go with it: none may slip in between).
+PRUNE_CONSUMERS = """
+local deleted = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
+  if fields['pending'] == 0 and fields['idle'] > tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], fields['name'])
+    table.insert(deleted, fields['name'])
+  end
+end
+return deleted
+"""
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class Intake:
         self.kick_key = f"{prefix}drain-kick"
         self.record_ttl = record_ttl
         self._record = client.register_script(TOKEN_BUCKET + Path(__file__).with_name("record_sale.lua").read_text())
+        self._prune = client.register_script(PRUNE_CONSUMERS)
 
     def record_key(self, external_id: str) -> str:
         return f"{self.prefix}sale:{external_id}"
@@ -143,6 +158,13 @@ class Intake:
         pipe.hget(key, "first_failed_at")
         attempts, _, first = pipe.execute()
         return Failures(attempts, max(0.0, time.time() - float(first)))
+
+    def prune_consumers(self, idle_ms: int) -> list[str]:
+        """Forget consumers (worker processes, named host-pid) that hold nothing and were idle for
+        `idle_ms`: every restarted worker process leaves one behind. A live one that was merely
+        idle is created again by its next read."""
+        self.ensure_group()
+        return [name.decode() for name in self._prune(keys=[self.stream], args=[GROUP, idle_ms])]
 
     def backlog(self) -> int:
         """Sales recorded and not yet acknowledged by a worker."""

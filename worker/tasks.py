@@ -72,6 +72,16 @@ def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[s
     return outcomes
 
 
+@app.task(name="salesync.prune_consumers")
+def prune_consumers() -> list[str]:
+    """Forget stream consumers of worker processes gone for an hour or more (none holding a sale)."""
+    res = resources()
+    pruned = res.intake.prune_consumers(idle_ms=3600 * 1000)
+    if pruned:
+        log.info("forgot %d idle stream consumers: %s", len(pruned), " ".join(pruned))
+    return pruned
+
+
 @app.task(name="salesync.publish_tokens")
 def publish_tokens() -> int:
     """Re-publish active tokens to Redis, repairing a Redis that lost them."""

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from domain.sale import Sale
 from store import catalog
 from store.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
+from store.intake import GROUP
 from store.schema import Product
 from store.schema import Sale as SaleRow
 from tests.builders import line, sale
@@ -165,3 +166,18 @@ def test_a_batch_of_nothing_but_poison_waits_as_our_fault_then_is_set_aside_afte
         status = intake.status(eid)
         assert status["status"] == "rejected"
         assert status["error"].startswith(f"set aside after {MAX_ATTEMPTS + 2} failed attempts")
+
+
+def test_idle_consumers_holding_nothing_are_forgotten_and_one_holding_a_sale_is_kept(intake, sessions):
+    for _ in range(2):
+        record(intake, sale(line(1)))
+    holding = intake.claim("worker-holding", 1, 60_000)  # a worker that died holding a sale
+    assert len(holding) == 1
+    drain_once(intake, sessions, "worker-done")  # one that finished its work
+    assert intake.claim("worker-idle", 10, 60_000) == []  # one that found nothing
+    time.sleep(0.01)
+
+    assert intake.prune_consumers(idle_ms=3_600_000) == []  # none idle that long
+    assert sorted(intake.prune_consumers(idle_ms=1)) == ["worker-done", "worker-idle"]
+    consumers = {c["name"].decode(): c["pending"] for c in intake.redis.xinfo_consumers(intake.stream, GROUP)}
+    assert consumers == {"worker-holding": 1}  # its sale stays pending, to be claimed by another
