@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import uuid
 from contextlib import ExitStack
 from typing import Callable
 
@@ -89,9 +88,8 @@ def report_failure(path: str, failed: products_import.ImportFailed) -> int:
 
 
 def sale_status(args: argparse.Namespace, settings: Settings, resolve: Callable) -> int:
-    try:
-        external_id = str(uuid.UUID(args.external_id))
-    except ValueError:
+    external_id = views.canonical_uuid(args.external_id)
+    if external_id is None:
         return fail(f"{args.external_id!r} is not a UUID")
     with ExitStack() as stack:
         sessions, intake = connect(settings, stack, resolve, with_redis=True)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import ExitStack
 from datetime import datetime, timezone
 
@@ -17,6 +16,7 @@ from cli import admin, embedded, simulate
 from store import replay, tokens
 from store.db import make_engine, make_sessions, migrate
 from store.settings import Settings
+from store.views import canonical_uuid
 
 
 def resolve(settings: Settings, stack: ExitStack, start_redis: bool, database: bool = True) -> Settings:
@@ -199,13 +199,6 @@ def replay_command(args, settings: Settings) -> int:
     for external_id in missing:
         print(f"salesync: {external_id} is not rejected; nothing to replay", file=sys.stderr)
     return 1 if missing else 0
-
-
-def canonical_uuid(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return None
 
 
 def migrate_command(args, settings: Settings) -> int:

@@ -31,7 +31,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     for raw in raw_sales:
         sales.setdefault(raw["external_id"], Sale.from_dict(raw))
         fingerprints.setdefault(raw["external_id"], raw.get("fingerprint"))
-    statuses = views.applied_sales(session, list(sales)) | views.rejected_sales(session, list(sales))
+    statuses = views.applied_sales(session, list(sales)) | views.rejected_sales(session, list(sales), lock=True)
     todo = [sale for external_id, sale in sorted(sales.items()) if external_id not in statuses]
     # Prices come from a plain read: the product rows are locked only at the end, for the stock
     # update, so a hot product is held for a few statements instead of the whole batch.

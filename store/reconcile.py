@@ -3,7 +3,8 @@
 A sale is recorded in Redis (its record hash and a stream entry, written together) and is
 applied when it is in PostgreSQL's `sales` or `rejected_sales`. The check reads, in this
 order, the records still `queued`, the stream, then PostgreSQL: a sale settled while the check
-runs is therefore found applied, never reported missing.
+runs is therefore found applied, never reported missing. A sale found applied, out of the stream
+and still queued is read again last, so one settled mid-check is not reported unsettled either.
 """
 from __future__ import annotations
 
@@ -77,6 +78,10 @@ def check(intake: Intake, session: Session, now: datetime | None = None) -> Repo
                                           (now - received).total_seconds(), external_id in in_stream,
                                           int(record.get("attempts") or 0)))
     report.unapplied.sort(key=lambda sale: sale.received_at)
+    if report.unsettled:  # read queued before a worker settled it (and dropped its entry) while we read
+        records = intake.statuses(report.unsettled)
+        report.unsettled = [external_id for external_id in report.unsettled
+                            if records.get(external_id, {}).get("status") == "queued"]
     return report
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -21,6 +22,14 @@ class Sold(NamedTuple):
     client_timestamp: datetime
     synced_at: datetime
     total: Decimal
+
+
+def canonical_uuid(text: str) -> str | None:
+    """An external_id in its canonical spelling (any UUID spelling accepted), or None if not a UUID."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -68,10 +77,13 @@ def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
             for sale in sales}
 
 
-def rejected_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
+def rejected_sales(session: Session, external_ids: list[str], lock: bool = False) -> dict[str, dict]:
+    """`lock`: FOR SHARE, so a replay deleting a row (store/replay.py) is waited for, and its sale not
+    found still rejected after the replay queued it again."""
     if not external_ids:
         return {}
-    rows = session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids)))
+    query = select(RejectedSale).where(RejectedSale.external_id.in_(external_ids))
+    rows = session.scalars(query.order_by(RejectedSale.external_id).with_for_update(read=True) if lock else query)
     return {row.external_id: rejected_status(row.device, row.received_at, row.reason, row.fingerprint) for row in rows}
 
 

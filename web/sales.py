@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from domain.money import format_quantity
 from domain.sale import Line, NewProduct, Sale
 from store import views
-from store.views import status_body
+from store.views import canonical_uuid, status_body
 from store.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
@@ -173,13 +173,6 @@ def fingerprint(body: SaleIn, caller: Caller) -> str:
         return format_quantity(value) if isinstance(value, Decimal) else str(value)
     content = {"device": caller.device, **body.model_dump(exclude_none=True)}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=plain).encode()).hexdigest()
-
-
-def canonical_uuid(text: str) -> str | None:
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return None
 
 
 def kick_drain(celery, expires: float) -> None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from domain.sale import Sale
 from store import catalog, replay
@@ -72,3 +74,38 @@ def test_set_aside_sales_are_listed_apart_and_their_attempts_start_again_on_repl
     assert "attempts" not in intake.status(poison["external_id"])
     entries = intake.claim("worker-a", 10, 60_000)
     assert [(e.external_id, e.sale["lines"][0]["quantity"]) for e in entries] == [(poison["external_id"], "a lot")]
+
+
+def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessions):
+    """The replay queues the sale before its DELETE commits; a drain reading the sale meanwhile
+    must not find it still rejected (and settle it so, while the replay then deletes the row)."""
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    raw = sale(line(juice + 1000))
+    intake.record(Sale.from_dict(raw), "f")
+    drain(intake, sessions)
+    with sessions.begin() as session:
+        session.add(Product(id=juice + 1000, sku="LATE-1", name="Late", is_volatile=False, unit_price=Decimal("1"),
+                            stock=Decimal("5"), reorder_level=Decimal(0)))
+
+    replaying = sessions()
+    replaying.begin()
+    replay.replay(replaying, intake, [raw["external_id"]])  # queued in Redis, not yet committed
+    worker = threading.Thread(target=drain, args=(intake, sessions))
+    worker.start()
+    deadline = time.monotonic() + 30
+    with sessions() as session:  # until the drain is done, or waits on the replay's lock
+        while worker.is_alive() and time.monotonic() < deadline and not session.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")):
+            session.rollback()
+            time.sleep(0.05)
+    replaying.commit()
+    replaying.close()
+    worker.join(30)
+
+    assert intake.status(raw["external_id"])["status"] == "applied"
+    with sessions() as session:
+        assert session.scalars(select(RejectedSale)).all() == []
+        assert session.get(Product, juice + 1000).stock == Decimal("4")
