@@ -98,24 +98,35 @@ def flower(args, settings: Settings) -> int:
         return supervise({"flower": flower_command(args.address, args.port)}, env)
 
 
+STARTUP_SECONDS = 10  # a process that exits this soon after `serve` started failed to start
+
+
 def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     """Run every command until Ctrl-C or SIGTERM; a child that exits is started again (after 1 s,
-    doubling to 30 s while it keeps failing), as docker compose's `restart: unless-stopped` does."""
+    doubling to 30 s while it keeps failing), as docker compose's `restart: unless-stopped` does.
+    One that exits right at start-up (a port in use, a bad setting) stops everything: exit 1."""
+    began = time.monotonic()
     children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
-    started = dict.fromkeys(children, time.monotonic())
+    started = dict.fromkeys(children, began)
     delays = dict.fromkeys(children, 1.0)
     due: dict[str, float] = {}
-    stopping = []
+    stopping, failed = [], []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
-        while not stopping:
+        while not stopping and not failed:
             now = time.monotonic()
             for name, child in children.items():
-                if name not in due and child.poll() is not None:
-                    delays[name] = 1.0 if now - started[name] > 60 else min(30.0, delays[name] * 2)
-                    due[name] = now + delays[name]
-                    print(f"salesync: {name} exited ({child.returncode}); starting it again in {delays[name]:.0f} s",
+                if name in due or child.poll() is None:
+                    continue
+                if now - began < STARTUP_SECONDS:
+                    print(f"salesync: {name} failed to start (exit code {child.returncode}); stopping",
                           file=sys.stderr, flush=True)
+                    failed.append(name)
+                    break
+                delays[name] = 1.0 if now - started[name] > 60 else min(30.0, delays[name] * 2)
+                due[name] = now + delays[name]
+                print(f"salesync: {name} exited ({child.returncode}); starting it again in {delays[name]:.0f} s",
+                      file=sys.stderr, flush=True)
             for name in [name for name, at in due.items() if at <= now]:
                 del due[name]
                 children[name], started[name] = subprocess.Popen(commands[name], env=env), now
@@ -130,7 +141,7 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
             child.wait(30)
         except subprocess.TimeoutExpired:
             child.kill()
-    return 0
+    return 1 if failed else 0
 
 
 def publish_tokens(settings: Settings) -> None:

@@ -41,15 +41,13 @@ const total = (items) => items.reduce((sum, line) => sum + subtotal(line), 0n);
 
 // ---- token ------------------------------------------------------------------------------------
 
-/** The device token: from #token=… (or ?token=…) once, then from localStorage. */
+/** The device token: from #token=… once (a fragment never reaches the server or its access log),
+ * then from localStorage. */
 function readToken() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  const given = fragment.get("token") || params.get("token");
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
   if (given) {
     localStorage.setItem(TOKEN_KEY, given.trim());
-    params.delete("token");
-    const query = params.toString();
-    history.replaceState(null, "", location.pathname + (query ? `?${query}` : ""));
+    history.replaceState(null, "", location.pathname + location.search);
   }
   return localStorage.getItem(TOKEN_KEY);
 }
