@@ -70,10 +70,15 @@ def applied_per_minute(session: Session, now: datetime) -> list[dict]:
     return [{"minute": timestamp(at), "count": counts.get(at, 0)} for at in minutes]
 
 
+def open_alert_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(StockAlert).where(StockAlert.status == "open"))
+
+
 def open_alerts(session: Session) -> tuple[int, list[dict]]:
+    """How many alerts are open, and the LISTED newest of them."""
     query = (select(StockAlert, Product).join(Product, Product.id == StockAlert.product_id)
              .where(StockAlert.status == "open"))
-    count = session.scalar(select(func.count()).select_from(StockAlert).where(StockAlert.status == "open"))
+    count = open_alert_count(session)
     rows = session.execute(query.order_by(StockAlert.raised_at.desc(), StockAlert.id.desc()).limit(LISTED))
     return count, [{"id": alert.id, "product": product.id, "sku": product.sku, "name": product.name,
                     "stock": format_quantity(product.stock), "reorder_level": format_quantity(product.reorder_level),

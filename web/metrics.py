@@ -116,7 +116,7 @@ class Snapshot:
         with self.res.sessions() as session:
             as_of = rollup.as_of(session)
             now = session.scalar(select(func.now()))
-            alerts, _ = ops.open_alerts(session)
+            alerts = ops.open_alert_count(session)
         yield GaugeMetricFamily("salesync_open_alerts", "Open low-stock alerts", value=alerts)
         if as_of is not None:
             yield GaugeMetricFamily("salesync_rollup_age_seconds", "Seconds since the analytics rollup was refreshed",
