@@ -7,7 +7,6 @@ crash anywhere leaves the entry pending, to be read again by its consumer or cla
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,12 +151,14 @@ class Intake:
     def count_failure(self, external_id: str) -> Failures:
         """One more failed attempt to apply this sale: how many so far, and since when."""
         key = self.record_key(external_id)
+        seconds, micros = self.redis.time()  # one clock for every worker host
+        now = seconds + micros / 1_000_000
         pipe = self.redis.pipeline(transaction=True)
         pipe.hincrby(key, "attempts", 1)
-        pipe.hsetnx(key, "first_failed_at", time.time())
+        pipe.hsetnx(key, "first_failed_at", now)
         pipe.hget(key, "first_failed_at")
         attempts, _, first = pipe.execute()
-        return Failures(attempts, max(0.0, time.time() - float(first)))
+        return Failures(attempts, max(0.0, now - float(first)))
 
     def prune_consumers(self, idle_ms: int) -> list[str]:
         """Forget consumers (worker processes, named host-pid) that hold nothing and were idle for
