@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
 
 @blueprint.post("/api/sales/")
 def post_sale():
-    caller = authenticate(limit=False)
-    body = parse(SaleIn, read_json())
+    caller = authenticate(limit=False)  # counted with the record, in the same Redis call
+    try:
+        body = parse(SaleIn, read_json())
+    except Problem:
+        current_app.extensions["salesync"].limiter.check(caller.device)  # a refused body counts too
+        raise
     status, answer = accept(caller, [body], limited=True)[0]
     if status == 422:
         return respond_problem(answer)

@@ -165,6 +165,17 @@ def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(setting
     assert client.post("/api/sales/", json=sale(), headers={"Authorization": "Token nope"}).status_code == 401
 
 
+def test_refused_bodies_count_against_the_rate_limit_too(settings, sessions, redis_client, intake):
+    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
+    client = create_app(replace(settings, rate_limit=0.01, rate_burst=3)).test_client()
+    bad = {"items": [{"product": 1, "quantity": "1.00001"}]}  # more places than a quantity may have
+
+    answers = [client.post("/api/sales/", json=bad, headers=auth(issued["till-1"])).status_code for _ in range(4)]
+    assert answers == [400, 400, 400, 429]
+    assert client.post("/api/sales/", json=sale(), headers=auth(issued["till-1"])).status_code == 429
+    assert intake.backlog() == 0
+
+
 # No internals in answers -------------------------------------------------------------------------------
 
 INTERNALS = re.compile(r"Traceback|File \"|psycopg2|sqlalchemy|SELECT |INSERT |UPDATE |relation \"|"
