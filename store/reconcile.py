@@ -90,7 +90,7 @@ def _queued_records(intake: Intake) -> dict[str, dict]:
     found: dict[str, dict] = {}
     start = len(intake.record_key(""))
     fields = ("status", "device", "received_at", "attempts")
-    for keys in _pages(intake.redis.scan_iter(match=intake.record_key("*"), count=PAGE)):
+    for keys in pages(intake.redis.scan_iter(match=intake.record_key("*"), count=PAGE)):
         pipe = intake.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, *fields)
@@ -115,7 +115,7 @@ def _stream_ids(intake: Intake) -> list[tuple[str, int]]:
 
 def _in_postgresql(session: Session, external_ids: set[str]) -> set[str]:
     found: set[str] = set()
-    for ids in _pages(iter(sorted(external_ids))):
+    for ids in pages(iter(sorted(external_ids))):
         query = union_all(select(Sale.external_id).where(Sale.external_id.in_(ids)),
                           select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids)))
         found |= {str(external_id) for external_id in session.scalars(query)}
@@ -138,11 +138,12 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _pages(items: Iterable) -> Iterable[list]:
+def pages(items: Iterable, size: int = PAGE) -> Iterable[list]:
+    """`items` in lists of `size` (the last one shorter)."""
     page = []
     for item in items:
         page.append(item)
-        if len(page) == PAGE:
+        if len(page) == size:
             yield page
             page = []
     if page:

@@ -13,6 +13,7 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from cli import embedded
+from store.reconcile import pages
 from store.settings import psycopg2_url
 
 
@@ -54,16 +55,5 @@ def redis_server(url: str | None, scratch: Path):
 
 def delete_prefix(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
-    for keys in _chunks(client.scan_iter(match=f"{prefix}*", count=1000), 500):
+    for keys in pages(client.scan_iter(match=f"{prefix}*", count=1000), 500):
         client.delete(*keys)
-
-
-def _chunks(iterable, size):
-    chunk = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
