@@ -40,6 +40,11 @@ class Settings:
     set_aside_after: float = 3600.0  # seconds a sale may keep failing with its whole batch before it is set aside
     rate_limit: float = 50.0  # requests a second per token, on average (0: no limit)
     rate_burst: int = 100  # requests a token may send at once before the rate applies
+    sales_rate: float = 200.0  # sales a second per token, on average, however they are batched (0: no limit)
+    sales_burst: int = 5000  # sales a token may send at once before sales_rate applies
+    max_queued: int = 1_000_000  # sales queued in Redis and not yet applied: above it intake answers 503
+    redis_high_water: float = 0.8  # share of Redis's maxmemory above which intake answers 503
+    metrics_token: str = ""  # when set, GET /metrics needs "Authorization: Bearer <it>"
     # Fault injection for the reliability tests (docs/reliability.md); never set in production.
     # "exit-after-record": a web worker exits right after recording a new sale, before kicking a drain.
     fault: str = ""
@@ -69,6 +74,11 @@ class Settings:
             set_aside_after=get("SALESYNC_SET_ASIDE_AFTER", float, cls.set_aside_after),
             rate_limit=get("SALESYNC_RATE_LIMIT", float, cls.rate_limit),
             rate_burst=get("SALESYNC_RATE_BURST", int, cls.rate_burst),
+            sales_rate=get("SALESYNC_SALES_RATE", float, cls.sales_rate),
+            sales_burst=get("SALESYNC_SALES_BURST", int, cls.sales_burst),
+            max_queued=get("SALESYNC_MAX_QUEUED", int, cls.max_queued),
+            redis_high_water=get("SALESYNC_REDIS_HIGH_WATER", float, cls.redis_high_water),
+            metrics_token=get("SALESYNC_METRICS_TOKEN", str, cls.metrics_token),
             fault=get("SALESYNC_FAULT", str, cls.fault),
         )
 
