@@ -10,7 +10,10 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Numeric, String,
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-Quantity = Annotated[Decimal, "quantity"]  # stock, quantities: 3 places
+Quantity = Annotated[Decimal, "quantity"]  # quantities, levels: 3 places
+# Stock moves by at most 500 lines x 999,999.999 a sale, so 35 digits before the point outlast any
+# history of accepted sales (10^26 of the largest ones): no till can drive a product out of range.
+Stock = Annotated[Decimal, "stock"]
 Price = Annotated[Decimal, "price"]  # unit prices: 4 places
 Amount = Annotated[Decimal, "amount"]  # subtotals and totals: exact products of the two
 
@@ -18,6 +21,7 @@ Amount = Annotated[Decimal, "amount"]  # subtotals and totals: exact products of
 class Base(DeclarativeBase):
     type_annotation_map = {
         Quantity: Numeric(18, 3),
+        Stock: Numeric(38, 3),
         Price: Numeric(18, 4),
         Amount: Numeric(32, 7),
         datetime: DateTime(timezone=True),
@@ -37,7 +41,7 @@ class Product(Base):
     is_volatile: Mapped[bool] = mapped_column(default=False)
     unit_price: Mapped[Price | None]
     price_set_at: Mapped[datetime | None]  # client time of the sale that set a volatile price
-    stock: Mapped[Quantity] = mapped_column(default=Decimal(0))
+    stock: Mapped[Stock] = mapped_column(default=Decimal(0))
     reorder_level: Mapped[Quantity] = mapped_column(default=Decimal(0))
     created_at: Mapped[datetime] = created()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
@@ -108,7 +112,7 @@ class StockAlert(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
-    stock: Mapped[Quantity]
+    stock: Mapped[Stock]
     reorder_level: Mapped[Quantity]
     status: Mapped[str] = mapped_column(String(10), default="open")
     raised_at: Mapped[datetime] = created()
@@ -121,7 +125,7 @@ class StockAdjustment(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[Quantity]
     reason: Mapped[str] = mapped_column(Text)
-    stock_after: Mapped[Quantity]
+    stock_after: Mapped[Stock]
     device: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = created()
 
