@@ -98,17 +98,20 @@ def flower(args, settings: Settings) -> int:
         return supervise({"flower": flower_command(args.address, args.port)}, env)
 
 
-STARTUP_SECONDS = 10  # a process that exits this soon after `serve` started failed to start
+STARTUP_SECONDS = 10  # a process whose first run exits with an error this soon failed to start
 
 
 def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     """Run every command until Ctrl-C or SIGTERM; a child that exits is started again (after 1 s,
     doubling to 30 s while it keeps failing), as docker compose's `restart: unless-stopped` does.
-    One that exits right at start-up (a port in use, a bad setting) stops everything: exit 1."""
+    Only a first run that exits with an error code right at start-up (a port in use, a bad
+    setting) stops everything, with exit 1: starting it again would fail the same way. A child
+    killed by a signal (SIGKILL, the OOM killer) did start, so it is started again however soon."""
     began = time.monotonic()
     children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
     started = dict.fromkeys(children, began)
-    delays = dict.fromkeys(children, 1.0)
+    delays = dict.fromkeys(children, 1.0)  # the wait before the next restart
+    relaunched: set[str] = set()
     due: dict[str, float] = {}
     stopping, failed = [], []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
@@ -118,18 +121,21 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
             for name, child in children.items():
                 if name in due or child.poll() is None:
                     continue
-                if now - began < STARTUP_SECONDS:
+                if name not in relaunched and child.returncode > 0 and now - began < STARTUP_SECONDS:
                     print(f"salesync: {name} failed to start (exit code {child.returncode}); stopping",
                           file=sys.stderr, flush=True)
                     failed.append(name)
                     break
-                delays[name] = 1.0 if now - started[name] > 60 else min(30.0, delays[name] * 2)
+                if now - started[name] > 60:
+                    delays[name] = 1.0  # it ran for a while: not a crash loop
                 due[name] = now + delays[name]
-                print(f"salesync: {name} exited ({child.returncode}); starting it again in {delays[name]:.0f} s",
-                      file=sys.stderr, flush=True)
+                print(f"salesync: {name} exited ({ending(child.returncode)}); starting it again in "
+                      f"{delays[name]:.0f} s", file=sys.stderr, flush=True)
+                delays[name] = min(30.0, delays[name] * 2)
             for name in [name for name, at in due.items() if at <= now]:
                 del due[name]
                 children[name], started[name] = subprocess.Popen(commands[name], env=env), now
+                relaunched.add(name)
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -142,6 +148,16 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     return 1 if failed else 0
+
+
+def ending(returncode: int) -> str:
+    """How a child ended, as an operator reads it: Popen gives a signal as a negative code."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
 
 
 def publish_tokens(settings: Settings) -> None:
