@@ -53,7 +53,7 @@ def connect(settings: Settings, stack: ExitStack, resolve: Callable, with_redis:
     if with_redis:
         client = redis.Redis.from_url(settings.redis_url)
         stack.callback(client.close)
-        intake = Intake(client, settings.redis_prefix, settings.record_ttl)
+        intake = Intake.from_settings(client, settings)
     return make_sessions(engine), intake
 
 

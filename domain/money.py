@@ -3,7 +3,10 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 QUANTITY_PLACES = 3  # a till weighs to the gram or millilitre
 PRICE_PLACES = 4  # unit prices such as fuel at 1.8990 a litre
-MAX_QUANTITY = Decimal("1000000000")  # exclusive bound, keeps products and sums inside the columns
+MAX_QUANTITY = Decimal("1000000000")  # exclusive bound of levels and adjustments
+# Exclusive bound of a sale line's quantity: with at most 500 lines a sale, one sale moves a
+# product's stock by less than 5 * 10^8, so the stock column outlasts any history (store/schema.py).
+MAX_LINE_QUANTITY = Decimal("1000000")
 MAX_PRICE = Decimal("1000000000")
 
 
@@ -40,7 +43,8 @@ def check(value: Decimal, *, places: int, maximum: Decimal, minimum: Decimal, in
 
 
 def check_quantity(value: Decimal) -> Decimal:
-    return check(value, places=QUANTITY_PLACES, maximum=MAX_QUANTITY, minimum=Decimal(0), inclusive_min=False)
+    """A sale line's quantity."""
+    return check(value, places=QUANTITY_PLACES, maximum=MAX_LINE_QUANTITY, minimum=Decimal(0), inclusive_min=False)
 
 
 def check_price(value: Decimal) -> Decimal:

@@ -34,6 +34,12 @@ class Sale:
     received_at: datetime
     lines: tuple[Line, ...]
 
+    @property
+    def price_time(self) -> datetime:
+        """When the sale happened, for ordering volatile prices: the till's clock, but never later
+        than the server received it, so a till whose clock runs ahead cannot pin a price."""
+        return min(self.client_timestamp, self.received_at)
+
     def to_dict(self) -> dict:
         return {
             "external_id": self.external_id,

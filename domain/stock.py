@@ -19,7 +19,7 @@ class Product:
     unit_price: Decimal | None
     stock: Decimal
     reorder_level: Decimal
-    price_set_at: datetime | None = None  # client time of the sale that set a volatile price
+    price_set_at: datetime | None = None  # Sale.price_time of the sale that set a volatile price
     has_open_alert: bool = False
 
 
@@ -83,7 +83,7 @@ def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, Product]) ->
     for priced in sales:
         for line in priced.lines:
             product = changed.get(line.product_id) or products[line.product_id]
-            sold = _sell(product, line, priced.sale.client_timestamp)
+            sold = _sell(product, line, priced.sale.price_time)
             if sold is not product:
                 changed[line.product_id] = sold
     return Effects(changed, [alert for p in changed.values() if (alert := _low_stock(p))])

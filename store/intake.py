@@ -43,10 +43,11 @@ class Bucket:
 
 @dataclass(frozen=True)
 class Recorded:
-    outcome: str  # "new", "repeat", "conflict", or "limited" (nothing recorded)
+    outcome: str  # "new", "repeat", "conflict"; "limited" or "full" (nothing recorded)
     kick: bool = False  # a drain should be triggered now
     record: dict | None = None  # the stored record, for a repeat
-    wait_ms: int = 0  # for "limited": until the caller's bucket has a token again
+    wait_ms: int = 0  # for "limited": until the caller's buckets have tokens again
+    full: str = ""  # for "full": what is at its bound, "queue" or "memory"
 
 
 @dataclass(frozen=True)
@@ -63,23 +64,31 @@ class Entry:
 
 
 class Intake:
-    def __init__(self, client: redis.Redis, prefix: str, record_ttl: int):
+    def __init__(self, client: redis.Redis, prefix: str, record_ttl: int, max_queued: int = 1_000_000,
+                 high_water: float = 0.8):
         self.redis = client
         self.prefix = prefix
         self.stream = f"{prefix}sales"
         self.kick_key = f"{prefix}drain-kick"
         self.record_ttl = record_ttl
+        self.max_queued = max_queued  # sales the stream may hold before intake pushes back
+        self.high_water = high_water  # share of Redis's maxmemory above which intake pushes back
         self._record = client.register_script(TOKEN_BUCKET + Path(__file__).with_name("record_sale.lua").read_text())
         self._prune = client.register_script(PRUNE_CONSUMERS)
 
     def record_key(self, external_id: str) -> str:
         return f"{self.prefix}sale:{external_id}"
 
-    def record(self, sale: Sale, fingerprint: str, bucket: Bucket | None = None) -> Recorded:
-        """Record one sale; with a `bucket`, count the caller's request first, in the same round
-        trip, and record nothing if the bucket is empty ("limited")."""
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings) -> Intake:
+        return cls(client, settings.redis_prefix, settings.record_ttl, settings.max_queued, settings.redis_high_water)
+
+    def record(self, sale: Sale, fingerprint: str, buckets: tuple[Bucket, ...] = ()) -> Recorded:
+        """Record one sale; with `buckets` (the caller's request bucket, then its sales bucket),
+        take one from each first, in the same round trip, and record nothing if one is empty
+        ("limited")."""
         keys, args = self._record_call(sale, fingerprint)
-        if bucket is not None:
+        for bucket in buckets[:2]:
             keys, args = [*keys, bucket.key], [*args, bucket.rate, bucket.burst]
         return _recorded(self._record(keys, args))
 
@@ -96,7 +105,8 @@ class Intake:
     def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
         keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
         args = [fingerprint, sale.device, sale.received_at.isoformat(), sale.external_id,
-                json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")), KICK_EVERY_MS]
+                json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")), KICK_EVERY_MS,
+                self.max_queued, self.high_water]
         return keys, args
 
     def status(self, external_id: str) -> dict | None:
@@ -136,12 +146,18 @@ class Intake:
 
     def settle(self, entries: list[Entry], outcomes: dict[str, dict]) -> None:
         """After commit: publish each sale's final status, then acknowledge and drop its entries.
-        An entry without an outcome stays pending, to be read again."""
+        An entry without an outcome stays pending, to be read again.
+
+        A settled record is compact: the status, device, received_at, fingerprint (and a rejected
+        sale's reason), never the applied sale itself, which PostgreSQL holds. Small fields keep
+        the hash in Redis's compact encoding: a few hundred bytes for any sale, kept for
+        record_ttl (docs/operations.md, sizing Redis)."""
         entry_ids = [entry.entry_id for entry in entries if entry.external_id in outcomes]
         pipe = self.redis.pipeline(transaction=True)
         for external_id, status in outcomes.items():
             key = self.record_key(external_id)
-            pipe.hset(key, mapping={name: _text(value) for name, value in status.items() if value is not None})
+            pipe.delete(key)  # drops the queued record's failed-attempt counts too
+            pipe.hset(key, mapping=settled_record(status))
             pipe.expire(key, self.record_ttl)
         if entry_ids:
             pipe.xack(self.stream, GROUP, *entry_ids)
@@ -185,11 +201,21 @@ def _recorded(reply: list) -> Recorded:
         return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
     if outcome == "limited":
         return Recorded("limited", wait_ms=int(reply[1]))
+    if outcome == "full":
+        return Recorded("full", full=reply[1].decode())
     return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
 
 
 def _entry(entry_id: bytes, fields: dict) -> Entry:
     return Entry(entry_id.decode(), fields[b"external_id"].decode(), json.loads(fields[b"sale"]))
+
+
+SETTLED_FIELDS = ("status", "device", "received_at", "fingerprint", "error")
+
+
+def settled_record(status: dict) -> dict[str, str]:
+    """What Redis keeps of a settled sale (Intake.settle)."""
+    return {name: _text(status[name]) for name in SETTLED_FIELDS if status.get(name) is not None}
 
 
 def _text(value) -> str:

@@ -2,11 +2,17 @@
 -- recorded without being queued (or queued without being recorded).
 -- KEYS[1] the sale's record hash, KEYS[2] the apply stream, KEYS[3] the drain-kick marker
 -- ARGV[1] fingerprint, ARGV[2] device, ARGV[3] received_at, ARGV[4] external_id,
--- ARGV[5] the sale as JSON, ARGV[6] milliseconds between drain kicks
--- Optionally KEYS[4] the caller's rate-limit bucket, ARGV[7] its rate, ARGV[8] its burst: one
--- round trip both counts the request and records the sale (take() comes from token_bucket.lua).
+-- ARGV[5] the sale as JSON, ARGV[6] milliseconds between drain kicks,
+-- ARGV[7] the most sales the stream may hold, ARGV[8] the share of maxmemory above which
+-- nothing new is recorded (take() comes from token_bucket.lua).
+-- Optionally KEYS[4] the caller's request bucket (ARGV[9] rate, ARGV[10] burst) and KEYS[5]
+-- its sales bucket (ARGV[11] rate, ARGV[12] burst): one round trip both counts the request
+-- and records the sale.
 if KEYS[4] then
-  local wait = take(KEYS[4], tonumber(ARGV[7]), tonumber(ARGV[8]))
+  local wait = take(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]))
+  if wait == 0 and KEYS[5] then
+    wait = take(KEYS[5], tonumber(ARGV[11]), tonumber(ARGV[12]))
+  end
   if wait > 0 then
     return {'limited', wait}
   end
@@ -17,6 +23,16 @@ if known then
     return {'conflict'}
   end
   return {'repeat', redis.call('HGETALL', KEYS[1])}
+end
+-- Push back before Redis is full: the drain (stream reads, acknowledgements, status writes,
+-- Celery's triggers) must always find room to run, or nothing is ever freed again.
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[7]) then
+  return {'full', 'queue'}
+end
+local memory = redis.call('INFO', 'memory')
+local limit = tonumber(string.match(memory, 'maxmemory:(%d+)'))
+if limit > 0 and tonumber(string.match(memory, 'used_memory:(%d+)')) >= limit * tonumber(ARGV[8]) then
+  return {'full', 'memory'}
 end
 redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'device', ARGV[2], 'received_at', ARGV[3], 'status', 'queued')
 redis.call('XADD', KEYS[2], '*', 'external_id', ARGV[4], 'sale', ARGV[5])

@@ -87,21 +87,38 @@ def rejected_sales(session: Session, external_ids: list[str], lock: bool = False
     return {row.external_id: rejected_status(row.device, row.received_at, row.reason, row.fingerprint) for row in rows}
 
 
-def sale_records(intake, sessions, external_ids: list[str]) -> dict[str, dict]:
-    """Sales' status records, by external_id (unknown ones left out): Redis holds a record until it
-    expires, PostgreSQL once applied or rejected. One Redis round trip, then for the ids Redis no longer
-    holds one query for applied sales (and their items) and one for rejected ones."""
+def sale_records(intake, sessions, external_ids: list[str], device: str | None = None) -> dict[str, dict]:
+    """Sales' status records, by external_id (unknown ones left out), as `device` sees them (None:
+    as an admin, who sees every device's). Redis holds a record until it expires, PostgreSQL
+    once applied or rejected; Redis keeps an applied sale's status, PostgreSQL the sale itself.
+    A record of another device's post under the same external_id (one refused as a conflict)
+    does not hide `device`'s own sale: PostgreSQL is asked for it. One Redis round trip, then,
+    for the ids it cannot answer alone, one query for applied sales (with their items) and one
+    for rejected ones."""
     external_ids = list(dict.fromkeys(external_ids))  # each once, however often asked
-    records = intake.statuses(external_ids)
+    records = {external_id: record for external_id, record in intake.statuses(external_ids).items()
+               if device is None or record["device"] == device}
     missing = [external_id for external_id in external_ids if external_id not in records]
     if missing:
         with sessions() as session:
             records |= applied_sales(session, missing) | rejected_sales(session, missing)
-    return records
+    return with_sales(sessions, records)
+
+
+def with_sales(sessions, records: dict[str, dict]) -> dict[str, dict]:
+    """`records` with the sale filled in from PostgreSQL for each applied one that lacks it."""
+    wanted = [external_id for external_id, record in records.items()
+              if record["status"] == "applied" and "sale" not in record]
+    if not wanted:
+        return records
+    with sessions() as session:
+        found = applied_sales(session, wanted)
+    return {external_id: {**record, "sale": found[external_id]["sale"]} if external_id in found else record
+            for external_id, record in records.items()}
 
 
 def sale_record(intake, sessions, external_id: str) -> dict | None:
-    """One sale's status record (sale_records), or None."""
+    """One sale's status record, as an admin sees it (sale_records), or None."""
     return sale_records(intake, sessions, [external_id]).get(external_id)
 
 
@@ -124,6 +141,22 @@ def applied_status(received_at: datetime, view: dict, fingerprint: str | None = 
 def rejected_status(device: str, received_at: datetime, reason: str, fingerprint: str | None = None) -> dict:
     return {"status": "rejected", "device": device, "received_at": timestamp(received_at), "error": reason,
             "fingerprint": fingerprint}
+
+
+def is_another_sale(stored: dict, device: str, fingerprint: str | None) -> bool:
+    """Whether a queued post differs from the sale stored under its external_id: another device,
+    or another payload (a record without a fingerprint, from before fingerprints, matches any)."""
+    return stored["device"] != device or None not in (stored.get("fingerprint"), fingerprint) \
+        and stored["fingerprint"] != fingerprint
+
+
+def conflict_status(stored: dict, device: str, received_at: datetime, fingerprint: str | None) -> dict:
+    """The poster's status for a post refused because its external_id is another sale's: that sale
+    stays as it was, and visible to its own device (sale_records)."""
+    used_on = stored["received_at"][:10]
+    reason = (f"external_id already used on {used_on} for a different sale; that sale is kept unchanged. "
+              "Nothing of this one was applied: send it again under a new external_id.")
+    return rejected_status(device, received_at, reason, fingerprint)
 
 
 def product_view(product: Product) -> dict:

@@ -48,11 +48,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["salesync"] = Resources(
         settings=settings,
         redis=client,
-        intake=Intake(client, settings.redis_prefix, settings.record_ttl),
+        intake=Intake.from_settings(client, settings),
         sessions=make_sessions(make_engine(settings.database_url, pool_size=5)),
         celery=celery,
         tokens=TokenCache(settings.token_cache_seconds),
-        limiter=RateLimiter(client, settings.redis_prefix, settings.rate_limit, settings.rate_burst),
+        limiter=RateLimiter(client, settings.redis_prefix, settings.rate_limit, settings.rate_burst,
+                            settings.sales_rate, settings.sales_burst),
     )
     problems.register(app, settings.retry_after)
     metrics.install(app)  # GET /metrics, intake counters

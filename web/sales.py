@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -52,6 +53,7 @@ def post_batch():
         raise invalid([{"field": "sales", "message": "must be a non-empty list of sales"}])
     if len(sales) > MAX_BATCH:
         raise Problem(413, "Content Too Large", f"At most {MAX_BATCH} sales per batch; send the rest in another.")
+    current_app.extensions["salesync"].limiter.check_sales(caller.device, len(sales))  # before parsing them
     answers: list[tuple[int, dict] | None] = [None] * len(sales)
     limit = current_app.extensions["salesync"].settings.max_body_bytes
     # Only a request over one sale's limit can hold a sale over it: the common path measures nothing.
@@ -93,20 +95,34 @@ def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[
     res = current_app.extensions["salesync"]
     pairs = [(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)]
     if limited:
-        recorded = [res.intake.record(*pairs[0], bucket=res.limiter.bucket(caller.device))]
+        recorded = [res.intake.record(*pairs[0], buckets=res.limiter.buckets(caller.device))]
         if recorded[0].outcome == "limited":
             raise res.limiter.refused(recorded[0].wait_ms)
+        if recorded[0].outcome == "full":
+            raise queue_full(res.settings.retry_after)
     else:
         recorded = res.intake.record_many(pairs)
     sales_recorded(sales, recorded)
+    repeats = {sale.external_id: r.record for sale, r in zip(sales, recorded) if r.outcome == "repeat"}
+    if any(record["status"] == "applied" and "sale" not in record for record in repeats.values()):
+        repeats = views.with_sales(res.sessions, repeats)  # Redis keeps statuses, PostgreSQL the sales
+        recorded = [replace(r, record=repeats[sale.external_id]) if r.outcome == "repeat" else r
+                    for sale, r in zip(sales, recorded)]
     if res.settings.fault == "exit-after-record" and any(r.outcome == "new" for r in recorded):
         os._exit(1)  # fault injection: die between recording and handing over (docs/reliability.md)
     if any(r.kick for r in recorded):
         kick_drain(res.celery, res.settings.trigger_expires)
-    return [answer(sale, r) for sale, r in zip(sales, recorded)]
+    return [answer(sale, r, res.settings.retry_after) for sale, r in zip(sales, recorded)]
 
 
-def answer(sale: Sale, recorded) -> tuple[int, dict]:
+def queue_full(retry_after: int) -> Problem:
+    return Problem(503, "Service Unavailable", "The sales queue is full while earlier sales are applied; "
+                   "nothing was recorded, retry later.", headers={"Retry-After": str(retry_after)})
+
+
+def answer(sale: Sale, recorded, retry_after: int) -> tuple[int, dict]:
+    if recorded.outcome == "full":
+        return 503, queue_full(retry_after).body()
     if recorded.outcome == "conflict":
         return 422, Problem(422, "External ID already used", f"Sale {sale.external_id} was already received "
                             "with a different payload; nothing was changed.").body()
@@ -120,7 +136,7 @@ def get_sale(external_id: str):
     caller = authenticate()
     res = current_app.extensions["salesync"]
     key = canonical_uuid(external_id)
-    record = views.sale_record(res.intake, res.sessions, key) if key else None
+    record = views.sale_records(res.intake, res.sessions, [key], viewer(caller)).get(key) if key else None
     status, body = sale_status(caller, external_id, key, record)
     return body if status == 200 else respond_problem(body)
 
@@ -137,10 +153,15 @@ def post_statuses():
     ids = parse(StatusQueryIn, data).external_ids
     res = current_app.extensions["salesync"]
     keys = [canonical_uuid(external_id) for external_id in ids]
-    records = views.sale_records(res.intake, res.sessions, [key for key in keys if key])
+    records = views.sale_records(res.intake, res.sessions, [key for key in keys if key], viewer(caller))
     answers = [sale_status(caller, external_id, key, records.get(key))
                for external_id, key in zip(ids, keys)]
     return {"results": [{"status": status, "body": body} for status, body in answers]}
+
+
+def viewer(caller: Caller) -> str | None:
+    """Whose sales this caller sees: its device's, or (None) every device's for an admin."""
+    return None if caller.is_admin else caller.device
 
 
 def sale_status(caller: Caller, external_id: str, key: str | None, record: dict | None) -> tuple[int, dict]:

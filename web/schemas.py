@@ -43,8 +43,9 @@ def decimal_schema(places: int, low: dict, string: str, description: str) -> Wit
 
 
 Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity)), decimal_schema(
-    3, {"exclusiveMinimum": 0}, r"^0*([1-9][0-9]{0,8}(\.[0-9]{1,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$",
-    "A quantity: > 0 and < 1,000,000,000")]
+    3, {"exclusiveMinimum": 0, "exclusiveMaximum": 1_000_000},
+    r"^0*([1-9][0-9]{0,5}(\.[0-9]{1,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$",
+    "A sale line's quantity: > 0 and < 1,000,000")]
 Price = Annotated[Decimal, BeforeValidator(exact(check_price)), decimal_schema(
     4, {"minimum": 0}, r"^[0-9]{1,9}(\.[0-9]{1,4})?$", "A price: >= 0 and < 1,000,000,000")]
 Level = Annotated[Decimal, BeforeValidator(exact(check_level)), decimal_schema(

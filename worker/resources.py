@@ -31,6 +31,6 @@ def resources() -> Resources:
         settings=settings,
         sessions=make_sessions(make_engine(settings.database_url)),
         redis=client,
-        intake=Intake(client, settings.redis_prefix, settings.record_ttl),
+        intake=Intake.from_settings(client, settings),
         consumer=f"{socket.gethostname()}-{os.getpid()}",
     )

@@ -31,7 +31,7 @@ def test_a_sale_settled_while_the_check_runs_is_not_reported_unsettled(sessions,
     client.settle = lambda: apply(intake, sessions)
     try:
         with sessions() as session:
-            report = reconcile.check(Intake(client, settings.redis_prefix, settings.record_ttl), session)
+            report = reconcile.check(Intake.from_settings(client, settings), session)
     finally:
         client.close()
 

@@ -1,6 +1,7 @@
 """Replaying rejected sales: out of rejected_sales, back into the stream, applied once."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -12,7 +13,7 @@ from sqlalchemy import select, text
 
 from domain.sale import Sale
 from store import catalog, replay
-from store.apply import MAX_ATTEMPTS, apply_isolating
+from store.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from store.schema import Product, RejectedSale
 from store.schema import Sale as SaleRow
 from tests.builders import line, sale
@@ -25,7 +26,11 @@ def drain(intake, sessions) -> None:
         entries = intake.claim("worker-a", 100, 60_000)
         if not entries:
             return
-        intake.settle(entries, apply_isolating(sessions, [e.sale for e in entries], NOW, failed=intake.count_failure))
+        # grace=0: a lone failing sale is set aside once its attempts are spent (the grace time is over);
+        # until then it fails as "ours" and stays pending, as a worker's retried drain would leave it.
+        with contextlib.suppress(SystemFailure):
+            intake.settle(entries, apply_isolating(sessions, [e.sale for e in entries], NOW,
+                                                   failed=intake.count_failure, grace=0))
 
 
 def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_list(intake, sessions):

@@ -53,7 +53,7 @@ def no_floats(value) -> bool:
     return not isinstance(value, float)
 
 
-quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("999999999.999"), places=3,
+quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("999999.999"), places=3,
                          allow_nan=False, allow_infinity=False)
 
 
@@ -97,7 +97,7 @@ def test_bare_nan_and_infinity_are_malformed_json(token):
 
 
 @pytest.mark.parametrize("text", ['"NaN"', '"nan"', '"sNaN"', '"Infinity"', '"-inf"', '"Inf"', "1e400", "-1e400",
-                                  "1e-400", '"1e400"', "1000000000", "-0.001", "0", '"0.0000"', '""', '" "',
+                                  "1e-400", '"1e400"', "1000000", "-0.001", "0", '"0.0000"', '""', '" "',
                                   '"1,5"', '"0x10"', "9" * 5000, "9" * 5000 + ".5"])
 def test_non_finite_out_of_range_or_unreadable_quantities_are_a_field_error(text):
     problem = outcome(SaleIn, sale_with(text))
