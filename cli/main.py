@@ -180,19 +180,24 @@ def token(args, settings: Settings) -> int:
         with make_sessions(engine).begin() as session:
             if args.action == "create":
                 try:
-                    print(tokens.create(session, args.device, args.admin))
+                    print(tokens.create(session, args.device, args.admin, keep_old=args.keep_old))
                 except tokens.TokenError as error:
-                    print(f"salesync: {error}", file=sys.stderr)
+                    print(f"salesync: {error} (or pass --keep-old to keep it active too, while the tills "
+                          "change over)", file=sys.stderr)
+                    return 1
+            elif args.action == "revoke" and args.id is not None:
+                if not tokens.revoke_id(session, args.id, datetime.now(timezone.utc)):
+                    print(f"salesync: no active token with id {args.id}", file=sys.stderr)
                     return 1
             elif args.action == "revoke":
                 if not tokens.revoke(session, args.device, datetime.now(timezone.utc)):
                     print(f"salesync: no active token for device {args.device!r}", file=sys.stderr)
                     return 1
             else:
-                for row in tokens.active(session):
+                for row in tokens.all_tokens(session):
                     state = "revoked" if row.revoked_at else "active"
                     role = "admin" if row.is_admin else "device"
-                    print(f"{row.device}\t{role}\t{state}\t{row.created_at:%Y-%m-%d %H:%M}")
+                    print(f"{row.id}\t{row.device}\t{role}\t{state}\t{row.created_at:%Y-%m-%d %H:%M}")
         publish_tokens(settings)
     return 0
 
@@ -256,9 +261,13 @@ def parser() -> argparse.ArgumentParser:
     create = actions.add_parser("create", help="print a new token alone on stdout")
     create.add_argument("--device", required=True)
     create.add_argument("--admin", action="store_true")
-    actions.add_parser("list", help="every token ever issued, without the secret")
-    revoke = actions.add_parser("revoke", help="revoke a device's active token")
-    revoke.add_argument("--device", required=True)
+    create.add_argument("--keep-old", action="store_true",
+                        help="keep the device's active token active too (rotation: revoke it by id later)")
+    actions.add_parser("list", help="every token ever issued, without the secret: id, device, role, state, created")
+    revoke = actions.add_parser("revoke", help="revoke a device's active tokens, or one token by id")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--device", help="revoke every active token of this device")
+    which.add_argument("--id", type=int, help="revoke this one token (its id in `token list`)")
     token_parser.set_defaults(handler=token)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate_command)
     admin.add_commands(commands, resolve)
