@@ -1,6 +1,10 @@
 """Liveness and readiness probes (no auth)."""
 from __future__ import annotations
 
+import threading
+import time
+from typing import Callable, Generic, TypeVar
+
 from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
 import redis
@@ -8,6 +12,38 @@ import redis
 from store.db import migrations_applied
 
 blueprint = Blueprint("health", __name__)
+
+READY_CACHE_SECONDS = 1.0  # /readyz checks Redis and PostgreSQL at most once a second per process
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """A value computed at most once every `seconds` in this process, however many requests ask for it:
+    what an anonymous caller can make Redis and PostgreSQL do is bounded by the clock, not by its rate.
+    One thread computes while the others wait for its answer rather than computing it too."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.value: T | None = None
+        self.taken = 0.0  # time.monotonic() when value was computed
+        self.fresh_until = float("-inf")
+
+    def get(self, compute: Callable[[], T]) -> tuple[T, float]:
+        """The value and its age in seconds."""
+        with self.lock:
+            now = time.monotonic()
+            if now >= self.fresh_until:
+                self.value = compute()
+                self.taken = time.monotonic()
+                self.fresh_until = self.taken + self.seconds
+            return self.value, time.monotonic() - self.taken
+
+
+def recent(name: str, seconds: float) -> Recent:
+    """This app's Recent called `name` (one app per web worker process)."""
+    return current_app.extensions.setdefault(f"salesync.recent.{name}", Recent(seconds))
 
 
 @blueprint.get("/healthz")
@@ -17,6 +53,12 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
+    checks, _ = recent("readyz", READY_CACHE_SECONDS).get(_check)
+    ready = all(value == "ok" for value in checks.values())
+    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+
+
+def _check() -> dict[str, str]:
     res = current_app.extensions["salesync"]
     checks = {"redis": "ok", "postgresql": "ok", "migrations": "ok"}
     try:
@@ -28,5 +70,4 @@ def readyz():
             checks["migrations"] = "pending"
     except SQLAlchemyError:
         checks["postgresql"] = checks["migrations"] = "unreachable"
-    ready = all(value == "ok" for value in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    return checks

@@ -3,10 +3,14 @@
 Intake counters and latency live in each gunicorn worker and are merged across workers through
 PROMETHEUS_MULTIPROC_DIR (see web/gunicorn_conf.py). Everything read from Redis or PostgreSQL
 (queue depth, sync lag, rollup age, open alerts, the workers' counters: store/metrics.py) is
-computed when scraped, so it is right even while every worker is down.
+computed when scraped, so it is right even while every worker is down; the PostgreSQL figures are
+read at most once every POSTGRESQL_CACHE_SECONDS per process, however often /metrics is asked.
+
+With SALESYNC_METRICS_TOKEN set, /metrics answers only "Authorization: Bearer <that token>".
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -22,6 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from store import ops, rollup
 from store.metrics import WorkerMetrics
+from web.health import recent
+from web.problems import Problem
 
 INTAKE = {"sales.post_sale": "sale", "sales.post_batch": "batch"}  # Flask endpoint -> label
 REQUESTS = Counter("salesync_intake_requests", "Intake HTTP requests by endpoint (sale, batch) and status code",
@@ -30,6 +36,8 @@ LATENCY = Histogram("salesync_intake_request_duration_seconds", "Intake request 
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 SALES = Counter("salesync_intake_sales", "Sales recorded by intake, by outcome: new (202), repeat (200), "
                 "conflict (422)", ["outcome"])
+
+POSTGRESQL_CACHE_SECONDS = 5.0  # well under Prometheus's scrape interval (15 s in deploy/prometheus.yml)
 
 blueprint = Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
@@ -65,9 +73,20 @@ def _count(response: Response) -> Response:
 
 @blueprint.get("/metrics")
 def metrics():
+    _authorize(current_app.extensions["salesync"].settings.metrics_token)
     snapshot = CollectorRegistry()
     snapshot.register(Snapshot(current_app.extensions["salesync"]))
     return Response(generate_latest(_process_metrics()) + generate_latest(snapshot), content_type=CONTENT_TYPE_LATEST)
+
+
+def _authorize(expected: str) -> None:
+    """Nothing to check when no metrics token is configured (local use); else the bearer token must match."""
+    if not expected:
+        return
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode())):
+        raise Problem(401, "Unauthorized", "Send 'Authorization: Bearer <SALESYNC_METRICS_TOKEN>'.",
+                      headers={"WWW-Authenticate": "Bearer"})
 
 
 def _process_metrics() -> CollectorRegistry:
@@ -113,11 +132,24 @@ class Snapshot:
         yield from families
 
     def _postgresql(self):
-        with self.res.sessions() as session:
-            as_of = rollup.as_of(session)
-            now = session.scalar(select(func.now()))
-            alerts = ops.open_alert_count(session)
+        (figures, error), age = recent("metrics.postgresql", POSTGRESQL_CACHE_SECONDS).get(self._read_postgresql)
+        if error is not None:
+            raise error.with_traceback(None)
+        alerts, rollup_age = figures
         yield GaugeMetricFamily("salesync_open_alerts", "Open low-stock alerts", value=alerts)
-        if as_of is not None:
+        if rollup_age is not None:
             yield GaugeMetricFamily("salesync_rollup_age_seconds", "Seconds since the analytics rollup was refreshed",
-                                    value=(now - as_of).total_seconds())
+                                    value=rollup_age + age)  # as old as when read, plus the time since
+
+    def _read_postgresql(self) -> tuple[tuple[int, float | None] | None, SQLAlchemyError | None]:
+        """(open alerts, rollup age in seconds or None before the first refresh), or the error that
+        prevented reading them: a failure is kept as long as figures are, so an unreachable PostgreSQL
+        is not retried on every scrape either."""
+        try:
+            with self.res.sessions() as session:
+                as_of = rollup.as_of(session)
+                now = session.scalar(select(func.now()))
+                alerts = ops.open_alert_count(session)
+        except SQLAlchemyError as error:
+            return None, error
+        return (alerts, None if as_of is None else (now - as_of).total_seconds()), None
