@@ -210,13 +210,57 @@ def test_compose_takes_every_secret_from_the_environment_and_flower_requires_a_l
     interpolated = re.compile(r"^\$\{[A-Z_]+:\?[^}]*\}$")
     for name, service in compose["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if re.search(r"PASSWORD|SECRET|AUTH|TOKEN_(?!CACHE)|API_KEY", key):
+            if re.search(r"PASSWORD|SECRET|AUTH|TOKEN(?!_CACHE)|API_KEY", key):
                 assert interpolated.match(str(value)), f"{name}: {key} must come from the environment, required"
             if key.endswith("_URL") and "@" in str(value):
                 credentials = str(value).split("://", 1)[1].split("@", 1)[0]
                 assert ":" not in credentials or "${" in credentials.split(":", 1)[1], f"{name}: {key}"
         assert "basic_auth" not in " ".join(map(str, service.get("command") or [])).replace("-", "_")
     assert "FLOWER_BASIC_AUTH" in compose["services"]["flower"]["environment"]
+
+
+def published_ports(service: dict) -> list[tuple[str, str]]:
+    """(host address, container port) of each published port, short or long syntax; "" = all interfaces."""
+    found = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            found.append((str(port.get("host_ip", "")), str(port["target"])))
+            continue
+        parts = str(port).split("/")[0].rsplit(":", 2)
+        found.append((parts[0] if len(parts) == 3 else "", parts[-1]))
+    return found
+
+
+def test_compose_keeps_redis_flower_and_prometheus_off_the_network_and_redis_needs_a_password():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("redis", "flower", "prometheus"):
+        for host, target in published_ports(services[name]):
+            assert host in ("127.0.0.1", "::1", "localhost"), f"{name} publishes {target} on every interface"
+    assert published_ports(services["flower"]) and published_ports(services["prometheus"])
+
+    redis_command = " ".join(services["redis"]["command"])
+    assert "/usr/local/etc/redis/redis.conf" in redis_command  # deploy/redis.conf stays the base
+    assert "--requirepass ${REDIS_PASSWORD:?" in redis_command
+    assert services["redis"]["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    assert services["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]  # authenticated by REDISCLI_AUTH
+
+    urls = {name: (service.get("environment") or {}).get("REDIS_URL") for name, service in services.items()}
+    urls = {name: url for name, url in urls.items() if url}
+    assert set(urls) >= {"migrate", "web", "worker", "beat", "flower"}
+    for name, url in urls.items():
+        assert url.startswith("redis://:${REDIS_PASSWORD:?") and url.endswith("}@redis:6379/0"), f"{name}: {url}"
+
+    environment = services["web"]["environment"]
+    assert environment["SALESYNC_METRICS_TOKEN"].startswith("${SALESYNC_METRICS_TOKEN:?")
+    for name in ("SALESYNC_SALES_RATE", "SALESYNC_SALES_BURST", "SALESYNC_MAX_QUEUED", "SALESYNC_REDIS_HIGH_WATER"):
+        assert environment[name] == f"${{{name}:-}}"
+
+    # Prometheus sends the same token /metrics asks for.
+    assert compose["secrets"]["metrics_token"] == {"environment": "SALESYNC_METRICS_TOKEN"}
+    assert "metrics_token" in services["prometheus"]["secrets"]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert scrape["authorization"] == {"type": "Bearer", "credentials_file": "/run/secrets/metrics_token"}
 
 
 # Across real web workers (gunicorn, two workers) -------------------------------------------------------
