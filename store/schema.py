@@ -144,7 +144,8 @@ class RejectedSale(Base):
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
-        Index("one_active_token_per_device", "device", unique=True, postgresql_where=text("revoked_at IS NULL")),
+        # A device may hold two active tokens while its tills change over (token create --keep-old).
+        Index("ix_api_tokens_device", "device"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     device: Mapped[str] = mapped_column(String(100))

@@ -96,8 +96,6 @@ def test_a_second_token_is_refused_without_keep_old_and_one_token_is_revoked_by_
     assert salesync("token", "revoke").returncode == 2
 
 
-@pytest.mark.xfail(strict=True, reason="the api_tokens index one_active_token_per_device still allows a single "
-                   "active token per device: a migration must drop it")
 def test_a_token_is_rotated_without_a_lockout_then_the_old_one_revoked_by_id(salesync, redis_client, settings):
     def authenticates(token):
         return tokens.lookup(redis_client, settings.redis_prefix, token) == tokens.Caller("till-9", False)
