@@ -91,7 +91,8 @@ SaleStatus = Annotated[Union[QueuedStatus, AppliedStatus, RejectedStatus], Field
 
 
 class BatchResult(Closed):
-    status: Literal[200, 202, 400, 422]
+    status: Literal[200, 202, 400, 413, 422, 503] = Field(description="As POST /api/sales/ would answer this sale alone; "
+                                                          "503: Redis is at its bound, retry it later.")
     body: Union[SaleQueued, QueuedStatus, AppliedStatus, RejectedStatus, Problem]
 
 

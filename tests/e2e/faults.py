@@ -33,8 +33,9 @@ def make_stack(engine, database_url: str, redis_url: str, prefix: str, data_dir,
     """A stack of its own (not started), with an admin token in `stack.token`; `env` overrides."""
     settings = replace(Settings(), database_url=database_url, redis_url=redis_url, data_dir=data_dir,
                        redis_prefix=prefix)
-    # No rate limit: a burst of hundreds of sales from one till is the point here.
-    stack = Stack(settings, environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_RETRY_AFTER="1", **env))
+    # No rate limits: a burst of hundreds of sales from one till is the point here.
+    stack = Stack(settings, environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_SALES_RATE="0",
+                                        SALESYNC_RETRY_AFTER="1", **env))
     stack.sessions = make_sessions(engine)
     with stack.sessions.begin() as session:
         stack.token = tokens.create(session, f"till-{uuid.uuid4().hex[:8]}", True)
