@@ -215,3 +215,27 @@ def test_idle_consumers_holding_nothing_are_forgotten_and_one_holding_a_sale_is_
     assert sorted(intake.prune_consumers(idle_ms=1)) == ["worker-done", "worker-idle"]
     consumers = {c["name"].decode(): c["pending"] for c in intake.redis.xinfo_consumers(intake.stream, GROUP)}
     assert consumers == {"worker-holding": 1}  # its sale stays pending, to be claimed by another
+
+
+@pytest.mark.parametrize("lines", [2, 500], ids=["two lines", "500 lines"])
+def test_a_settled_sale_keeps_a_small_record_in_redis_whatever_its_size(intake, sessions, lines):
+    """Redis holds a queued sale whole (bounded by SALESYNC_MAX_BODY_BYTES), and a settled sale's
+    record for SALESYNC_RECORD_TTL (30 days): the settled size is what bounds how many sales a day
+    a given Redis holds (docs/operations.md, sizing Redis)."""
+    with sessions.begin() as session:
+        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
+                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    raws = [sale(*[line(juice, quantity="1.5", unit_price="2.25")] * lines) for _ in range(20)]
+    keys = [intake.record_key(raw["external_id"]) for raw in raws]
+    for raw in raws:
+        record(intake, raw)
+    queued = (intake.redis.memory_usage(intake.stream, samples=0)
+              + sum(intake.redis.memory_usage(key) for key in keys)) / len(raws)
+    while drain_once(intake, sessions, "worker-a"):
+        pass
+
+    settled = max(intake.redis.memory_usage(key) for key in keys)
+    print(f"redis bytes per sale of {lines} lines: queued {queued:.0f}, settled {settled}")
+    assert {intake.status(raw["external_id"])["status"] for raw in raws} == {"applied"}
+    assert settled <= 320  # status, device, received_at, fingerprint: never the sale itself
+    assert intake.redis.object("encoding", keys[0]) in (b"listpack", b"ziplist")  # Redis's compact encoding
