@@ -215,6 +215,17 @@ def test_an_old_offline_sale_arriving_late_does_not_overwrite_a_newer_price():
     assert FISH_SEABASS not in effects.products  # nothing to write back
 
 
+def test_a_till_clock_running_ahead_cannot_pin_a_volatile_price_against_later_real_sales():
+    received = NOON + timedelta(days=1)  # when sale() says the server received it
+    ahead = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
+                  sale(line(FISH_SEABASS, "1", "99.00"), at=received + timedelta(hours=23)))
+    assert ahead.products[FISH_SEABASS].price_set_at == received  # its time counts as when it was received
+    real = Sale("till-8:0001", "till-8", "till-8", received + timedelta(minutes=5), received + timedelta(minutes=5),
+                (line(FISH_SEABASS, "1", "19.00"),))  # a till with a right clock, five minutes later
+    later = apply(ahead.products, real)
+    assert later.products[FISH_SEABASS].unit_price == d("19.00")
+
+
 def test_a_sale_at_the_same_moment_as_the_price_does_not_overwrite_it():
     effects = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
                     sale(line(FISH_SEABASS, "1", "17.00"), at=NOON))
