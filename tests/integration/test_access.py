@@ -165,6 +165,24 @@ def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(setting
     assert client.post("/api/sales/", json=sale(), headers={"Authorization": "Token nope"}).status_code == 401
 
 
+def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(settings, sessions, redis_client,
+                                                                               intake):
+    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
+    client = create_app(replace(settings, sales_rate=0.01, sales_burst=120)).test_client()
+
+    first = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(100)]}, headers=auth(issued["till-1"]))
+    over = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(30)]}, headers=auth(issued["till-1"]))
+    fits = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(20)]}, headers=auth(issued["till-1"]))
+    single = client.post("/api/sales/", json=sale(), headers=auth(issued["till-1"]))
+
+    assert first.status_code == 200  # 100 of the burst of 120
+    assert over.status_code == 429 and int(over.headers["Retry-After"]) >= 1  # 30 more do not fit: none taken
+    assert "sales a second" in over.json["detail"]
+    assert fits.status_code == 200  # the 20 left
+    assert single.status_code == 429  # a single sale takes from the same bucket
+    assert intake.backlog() == 120
+
+
 def test_refused_bodies_count_against_the_rate_limit_too(settings, sessions, redis_client, intake):
     issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
     client = create_app(replace(settings, rate_limit=0.01, rate_burst=3)).test_client()

@@ -6,12 +6,14 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from store import catalog
 from store.apply import apply_batch, apply_isolating
 from store.schema import Product, RejectedSale, Sale, SaleItem, StockAlert
 from tests.builders import line, new_product, sale
+from web.schemas import MAX_ITEMS, SaleIn
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -224,3 +226,20 @@ def test_a_sale_the_database_refuses_is_rejected_alone_with_a_reason_and_no_sql(
     assert "UPDATE" not in statuses[poison["external_id"]]["error"]
     assert product(sessions, bread).stock == Decimal("7")
     assert product(sessions, juice).stock == Decimal(edge)
+
+
+def test_no_history_of_accepted_sales_can_make_a_product_unsellable(sessions):
+    """The largest sale intake accepts moves stock by MAX_ITEMS x 999,999.999 (< 5 * 10^8); the
+    stock column holds 35 digits before the point. A stock of -10^30 is already farther than
+    2 * 10^21 of the largest sales could take it, and there the largest sale still applies."""
+    largest = SaleIn.model_validate({"items": [{"product": 1, "quantity": "999999.999"}] * MAX_ITEMS})
+    assert len(largest.items) == MAX_ITEMS  # accepted by intake as it stands
+    with pytest.raises(ValidationError):  # and nothing larger is
+        SaleIn.model_validate({"items": [{"product": 1, "quantity": "1000000"}]})
+    far = -Decimal(10) ** 30
+    juice = add_product(sessions, "JUICE-1L", stock=str(far), reorder_level="10")
+
+    statuses = apply(sessions, sale(*[line(juice, quantity=str(item.quantity)) for item in largest.items]))
+
+    assert {status["status"] for status in statuses.values()} == {"applied"}
+    assert product(sessions, juice).stock == Decimal("-1000000000000000000000499999999.500")  # exact
