@@ -185,10 +185,11 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
     settings, procs, client = ctx["settings"], ctx["procs"], ctx["redis"]
     prefix = f"{ctx['prefix']}intake{batch}:"
     publish(ctx["sessions"], client, prefix)
-    # wrk posts with one till's token: the rate limiter still runs (its Redis round trip is part of
-    # the measured cost) but with a limit no load here reaches.
+    # wrk posts with one till's token: the rate limiter still runs (its buckets are part of the
+    # measured cost) but with limits no load here reaches.
     env = environment(replace(settings, redis_prefix=prefix), SALESYNC_ROLLUP_INTERVAL="60",
-                      SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000")
+                      SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000",
+                      SALESYNC_SALES_RATE="1000000000", SALESYNC_SALES_BURST="1000000000")
     port_real, port_bare = free_port(), free_port()
     procs.start(f"web-real-{batch}", gunicorn("web.app:create_app()", port_real), env)
     procs.start(f"web-bare-{batch}", gunicorn("bench.bare_app:create_app()", port_bare), env)

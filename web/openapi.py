@@ -45,7 +45,8 @@ PROBLEMS = {
     422: "This external_id was already received with a different payload, or from another device.",
     429: "Too many requests for this token; wait `Retry-After` seconds (SALESYNC_RATE_LIMIT).",
     500: "An unexpected server error. Nothing was recorded; send the same request again later.",
-    503: "Redis or PostgreSQL is unreachable. Nothing was recorded; retry after `Retry-After` seconds.",
+    503: "Redis or PostgreSQL is unreachable, or the sales queue is at its bound. Nothing was recorded; "
+         "retry after `Retry-After` seconds.",
 }
 HEADERS = {
     "Location": "The URL of what was created or queued.",
