@@ -84,7 +84,7 @@ def redis_client(redis_url):
 
 @pytest.fixture
 def intake(redis_client, settings):
-    return Intake(redis_client, settings.redis_prefix, settings.record_ttl)
+    return Intake.from_settings(redis_client, settings)
 
 
 # In CI every test must run: a skip there means something CI should provide is missing -------------
