@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The processes' environment: this one's, less any SALESYNC_ setting of the shell running the
+    tests (a metrics token, a rate limit), plus the test's own."""
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if not name.startswith("SALESYNC_")},
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "SALESYNC_REDIS_PREFIX": settings.redis_prefix,

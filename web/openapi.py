@@ -219,7 +219,9 @@ def paths() -> dict:
         },
         "/metrics": {
             "get": operation("Prometheus metrics", {200: answer("Prometheus text format.", {"type": "string"},
-                                                                media="text/plain")}, public=True),
+                                                                media="text/plain")}, (401,), public=True,
+                             description="Open unless SALESYNC_METRICS_TOKEN is set; then it needs "
+                                         "`Authorization: Bearer <that token>`."),
         },
         "/healthz": {
             "get": operation("Liveness", {200: answer("The process serves requests.", ref(out.Health))},
