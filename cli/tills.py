@@ -16,6 +16,7 @@ import requests
 from cli.fleet import Device, PlannedSale, chunks
 
 RETRYABLE = {429, 500, 502, 503, 504}
+RESULT_RETRIES = 30  # rounds of re-sending a batch's sales refused for now, each after a backoff
 MAX_ATTEMPTS = 8
 REQUEST_TIMEOUT = 10.0  # seconds for one request; the run's --timeout bounds everything
 POLL_BATCH = 1000  # external_ids per POST /api/sales/status/, the server's limit
@@ -96,12 +97,22 @@ def send_device(http: Http, device: Device, batch: int, progress: Progress) -> N
     for queue in (device.sales, device.resend):
         for start in range(0, len(queue), batch):
             group = queue[start:start + batch]
-            for sale, code in zip(group, post_sales(http, device.token, group)):
-                sale.answers.append(code)
-                sale.token = device.token
-                if code in (200, 202) and sale.accepted_at is None:
-                    sale.accepted_at = time.monotonic()
-            progress.advance(len(group))
+            for attempt in range(RESULT_RETRIES):
+                # A batch's results may refuse some sales for now (503: the queue at its bound):
+                # send those again, after a backoff, as a real till does.
+                retry = []
+                for sale, code in zip(group, post_sales(http, device.token, group)):
+                    sale.answers.append(code)
+                    sale.token = device.token
+                    if code in (200, 202) and sale.accepted_at is None:
+                        sale.accepted_at = time.monotonic()
+                    elif code in RETRYABLE:
+                        retry.append(sale)
+                if not retry:
+                    break
+                group = retry
+                time.sleep(backoff(attempt, None) + 1)
+            progress.advance(len(queue[start:start + batch]))
 
 
 def post_sales(http: Http, token: str, group: list[PlannedSale]) -> list[int]:

@@ -87,3 +87,13 @@ def test_the_run_revokes_its_device_tokens(stack):
 
     assert report.passed
     assert published and not [device for device in published if device.startswith(f"sim-{report.run_id}-")]
+
+
+def test_sales_a_batch_result_refuses_for_now_are_sent_again_until_accepted(stack_factory):
+    bounded = stack_factory("bound", SALESYNC_MAX_QUEUED="40")  # fewer than one batch of 50
+    bounded.tokens = {"admin": bounded.token}
+
+    report = simulate_fleet(bounded, "--batch", "50", "--connections", "8")
+
+    assert sum(sale.answers.count(503) for sale in report.sales) > 0  # the queue's bound was reached
+    assert_counts_add_up(report)
