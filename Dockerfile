@@ -14,7 +14,10 @@ WORKDIR /src
 # Only what pyproject.toml packages; .dockerignore keeps the rest out of the context.
 COPY pyproject.toml README.md celeryconfig.py ./
 COPY domain ./domain
-COPY store ./store
+COPY config ./config
+COPY postgres ./postgres
+COPY redis_queue ./redis_queue
+COPY recovery ./recovery
 COPY web ./web
 COPY worker ./worker
 COPY cli ./cli

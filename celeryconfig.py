@@ -1,5 +1,5 @@
-"""Celery settings for salesync, from the environment (see store.settings)."""
-from store.settings import Settings
+"""Celery settings for salesync, from the environment (see config/settings.py)."""
+from config.settings import Settings
 
 _settings = Settings.from_env()
 
@@ -24,6 +24,6 @@ beat_schedule = {
     "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
     "prune-consumers": {"task": "salesync.prune_consumers", "schedule": 600.0, "options": {"expires": 600.0}},
     "refresh-rollup": {"task": "salesync.refresh_rollup", "schedule": _settings.rollup_interval},
-    # The dashboard's sync lag and queue depth history (store/ops.py); a late sample is worthless.
+    # The dashboard's sync lag and queue depth history (redis_queue/samples.py); a late sample is worthless.
     "sample-ops": {"task": "salesync.sample_ops", "schedule": 15.0, "options": {"expires": 15.0}},
 }

@@ -29,9 +29,9 @@ from sqlalchemy import make_url, text
 
 from domain.analytics import DayTotal, report
 from domain.sale import Line, Sale
-from store import rollup
-from store.apply import apply_isolating
-from store.db import make_engine, make_sessions, migrate
+from postgres import rollup
+from postgres.apply import apply_isolating
+from postgres.engine import make_engine, make_sessions, migrate
 from tests.servers import postgres_database
 
 PRODUCTS = 200

@@ -33,10 +33,11 @@ import requests
 from sqlalchemy import create_engine, make_url, text
 
 from domain.sale import Line, Sale
-from store import catalog, tokens
-from store.db import make_engine, make_sessions, migrate
-from store.intake import Intake
-from store.settings import Settings, psycopg2_url
+from postgres import catalog
+from postgres import tokens
+from postgres.engine import make_engine, make_sessions, migrate
+from redis_queue.intake import Intake
+from config.settings import Settings, psycopg2_url
 from tests.processes import environment
 from tests.servers import delete_prefix, postgres_database
 
@@ -377,7 +378,7 @@ def start_profiles(ctx: dict, child: int, other: int) -> list[subprocess.Popen]:
 def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
     """Inclusive share of samples per function of the project (and the driver calls that wait on
     PostgreSQL), from py-spy raw (collapsed) stacks; the Celery frames above them are left out."""
-    ours = re.compile(r"\((domain|store|worker|web)/|do_execute|do_commit|read_response|send_packed_command|"
+    ours = re.compile(r"\((domain|config|postgres|redis_queue|recovery|worker|web|cli)/|do_execute|do_commit|read_response|send_packed_command|"
                       r"wsgi_app|handle_request|full_dispatch_request")
     total, inclusive = 0, {}
     for line in path.read_text().splitlines():

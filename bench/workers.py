@@ -26,8 +26,8 @@ import redis
 
 from bench.throughput import (BENCH, Processes, describe_wrk, free_port, gunicorn, log, make_products, make_token,
                               publish, run_wrk, wait_http)
-from store.db import make_engine, make_sessions, migrate
-from store.settings import Settings
+from postgres.engine import make_engine, make_sessions, migrate
+from config.settings import Settings
 from tests.processes import environment
 from tests.servers import delete_prefix, postgres_database
 

@@ -5,20 +5,20 @@ import argparse
 import json
 import sys
 from contextlib import ExitStack
-from typing import Callable
 
-import redis
 
-from store import products_import, reconcile, views
-from store.db import make_engine, make_sessions, migrate
-from store.intake import Intake
-from store.settings import Settings
+from postgres import products_import
+from recovery import reconcile
+from domain.sale import canonical_uuid
+from web import views
+from cli.services import connect
+from config.settings import Settings
 
 LISTED = 20  # unapplied sales `check` lists one by one
 
 
-def add_commands(commands, resolve: Callable) -> None:
-    """Register the commands on the `salesync` parser; `resolve` fills in embedded servers."""
+def add_commands(commands) -> None:
+    """Register the commands on the `salesync` parser."""
     product = commands.add_parser("product", help="manage the product catalogue")
     actions = product.add_subparsers(dest="action", required=True)
     load = actions.add_parser("import", help="create products from a CSV file, all or nothing",
@@ -29,35 +29,19 @@ def add_commands(commands, resolve: Callable) -> None:
     load.add_argument("--update", action="store_true",
                       help="update products whose sku exists (name, unit_price, is_volatile, reorder_level; "
                            "never stock) instead of refusing the file")
-    load.set_defaults(handler=lambda args, settings: product_import(args, settings, resolve))
+    load.set_defaults(handler=product_import)
     status = commands.add_parser("status", help="a sale's status, as GET /api/sales/{external_id}/ answers it")
     status.add_argument("external_id")
-    status.set_defaults(handler=lambda args, settings: sale_status(args, settings, resolve))
+    status.set_defaults(handler=sale_status)
     check = commands.add_parser("check", help="reconcile Redis against PostgreSQL: sales recorded but not applied",
                                 description="Exit code 0: all is well; 1: a sale waits longer than "
                                 "--older-than seconds, or Redis and PostgreSQL disagree.")
     check.add_argument("--older-than", type=float, default=300.0, metavar="SECONDS",
                        help="a sale not applied after this long is a problem (default 300)")
-    check.set_defaults(handler=lambda args, settings: check_command(args, settings, resolve))
+    check.set_defaults(handler=check_command)
 
 
-def connect(settings: Settings, stack: ExitStack, resolve: Callable, with_redis: bool, upgrade: bool = False):
-    """Sessions, and an Intake if `with_redis`. Only commands that write `upgrade` the schema first
-    (as `token` does); the read-only ones never migrate a database."""
-    settings = resolve(settings, stack, start_redis=with_redis)
-    if upgrade:
-        migrate(settings.database_url)
-    engine = make_engine(settings.database_url)
-    stack.callback(engine.dispose)
-    intake = None
-    if with_redis:
-        client = redis.Redis.from_url(settings.redis_url)
-        stack.callback(client.close)
-        intake = Intake.from_settings(client, settings)
-    return make_sessions(engine), intake
-
-
-def product_import(args: argparse.Namespace, settings: Settings, resolve: Callable) -> int:
+def product_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with open(args.file, newline="", encoding="utf-8-sig") as source:
             rows = products_import.read(source)
@@ -69,7 +53,7 @@ def product_import(args: argparse.Namespace, settings: Settings, resolve: Callab
         return report_failure(args.file, failed)
     bar = ProgressBar(len(rows))
     with ExitStack() as stack:
-        sessions, _ = connect(settings, stack, resolve, with_redis=False, upgrade=True)
+        sessions, _ = connect(settings, stack, with_redis=False, upgrade=True)
         try:
             with sessions.begin() as session:
                 imported = products_import.write(session, rows, args.update, progress=bar.update)
@@ -87,12 +71,12 @@ def report_failure(path: str, failed: products_import.ImportFailed) -> int:
     return fail(f"{len(failed.errors)} error(s) in {path}; nothing was imported")
 
 
-def sale_status(args: argparse.Namespace, settings: Settings, resolve: Callable) -> int:
-    external_id = views.canonical_uuid(args.external_id)
+def sale_status(args: argparse.Namespace, settings: Settings) -> int:
+    external_id = canonical_uuid(args.external_id)
     if external_id is None:
         return fail(f"{args.external_id!r} is not a UUID")
     with ExitStack() as stack:
-        sessions, intake = connect(settings, stack, resolve, with_redis=True)
+        sessions, intake = connect(settings, stack, with_redis=True)
         record = views.sale_record(intake, sessions, external_id)
     if record is None:
         return fail(f"no sale {external_id} is known")
@@ -100,9 +84,9 @@ def sale_status(args: argparse.Namespace, settings: Settings, resolve: Callable)
     return 0
 
 
-def check_command(args: argparse.Namespace, settings: Settings, resolve: Callable) -> int:
+def check_command(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
-        sessions, intake = connect(settings, stack, resolve, with_redis=True)
+        sessions, intake = connect(settings, stack, with_redis=True)
         with sessions() as session:
             report = reconcile.check(intake, session)
     print(f"stream: {report.backlog} sale(s) waiting, {report.pending} of them taken by a worker "

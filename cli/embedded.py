@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from store.settings import psycopg2_url
+from config.settings import psycopg2_url
 
 
 def postgres(directory: Path, cleanup_mode: str | None = "stop"):

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, func, select, text
 
-from store import schema
+from postgres import tables
 
 SOURCE_DEVICE = "salesync-simulate/1"
 OTHER_TRACKED = 20  # tracked products a run uses besides its hot ones
@@ -207,18 +207,18 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
     for sale in accepted.values():
         for sku, quantity in sale.sold.items():
             expected_stock[sku] -= quantity
-    s, i = schema.Sale, schema.SaleItem
+    s, i = tables.Sale, tables.SaleItem
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
         rows, present, stock = [], set(), {}
         for chunk in chunks(list(accepted) + invalid, 1000):
             rows += db.execute(select(s.external_id, s.total, func.count(i.id)).outerjoin(i, i.sale_id == s.id)
                                .where(s.external_id.in_(chunk)).group_by(s.id)).all()
-            present |= set(db.scalars(select(schema.RejectedSale.external_id)
-                                      .where(schema.RejectedSale.external_id.in_(chunk))))
+            present |= set(db.scalars(select(tables.RejectedSale.external_id)
+                                      .where(tables.RejectedSale.external_id.in_(chunk))))
         for chunk in chunks(list(expected_stock), 1000):
-            stock |= dict(db.execute(select(schema.Product.sku, schema.Product.stock)
-                                     .where(schema.Product.sku.in_(chunk))).all())
+            stock |= dict(db.execute(select(tables.Product.sku, tables.Product.stock)
+                                     .where(tables.Product.sku.in_(chunk))).all())
     problems = []
     times = Counter(row[0] for row in rows)
     for external_id, total, lines in rows:
@@ -241,7 +241,7 @@ def applied_window(engine: Engine, sales: list[PlannedSale]) -> float | None:
     """Seconds from the first of these sales received to the last applied, by the server's clocks
     (the polls' own pace does not count); None unless every accepted sale is in PostgreSQL."""
     accepted = [sale.external_id for sale in sales if sale.accepted]
-    s = schema.Sale
+    s = tables.Sale
     found, first, last = 0, None, None
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))

@@ -3,37 +3,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from datetime import datetime, timezone
 
-import redis
 
-from cli import admin, embedded, simulate
-from store import replay, tokens
-from store.db import make_engine, make_sessions, migrate
-from store.settings import Settings
-from store.views import canonical_uuid
-
-
-def resolve(settings: Settings, stack: ExitStack, start_redis: bool, database: bool = True) -> Settings:
-    """Fill in embedded servers for whatever DATABASE_URL / REDIS_URL leave unset (PostgreSQL
-    only if `database`)."""
-    database_url, redis_url = settings.database_url, settings.redis_url
-    if not database_url and database:
-        server = embedded.postgres(settings.data_dir / "postgres")
-        stack.callback(server.cleanup)
-        database_url = embedded.postgres_url(server, "salesync")
-    if not redis_url:
-        redis_url = embedded.running_redis_url(settings.data_dir / "redis")
-        if redis_url is None and start_redis:
-            server = embedded.start_redis(settings.data_dir / "redis")
-            stack.callback(server.stop)
-            redis_url = server.url
-    return Settings(**{**settings.__dict__, "database_url": database_url, "redis_url": redis_url})
+from cli import admin, simulate
+from cli.services import connect, publish_tokens, resolve
+from cli.supervise import supervise
+from recovery import replay
+from postgres import tokens
+from postgres.engine import make_engine, make_sessions, migrate
+from config.settings import Settings
+from domain.sale import canonical_uuid
 
 
 def serve(args, settings: Settings) -> int:
@@ -98,79 +80,6 @@ def flower(args, settings: Settings) -> int:
         return supervise({"flower": flower_command(args.address, args.port)}, env)
 
 
-STARTUP_SECONDS = 10  # a process whose first run exits with an error this soon failed to start
-
-
-def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
-    """Run every command until Ctrl-C or SIGTERM; a child that exits is started again (after 1 s,
-    doubling to 30 s while it keeps failing), as docker compose's `restart: unless-stopped` does.
-    Only a first run that exits with an error code right at start-up (a port in use, a bad
-    setting) stops everything, with exit 1: starting it again would fail the same way. A child
-    killed by a signal (SIGKILL, the OOM killer) did start, so it is started again however soon."""
-    began = time.monotonic()
-    children = {name: subprocess.Popen(command, env=env) for name, command in commands.items()}
-    started = dict.fromkeys(children, began)
-    delays = dict.fromkeys(children, 1.0)  # the wait before the next restart
-    relaunched: set[str] = set()
-    due: dict[str, float] = {}
-    stopping, failed = [], []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping and not failed:
-            now = time.monotonic()
-            for name, child in children.items():
-                if name in due or child.poll() is None:
-                    continue
-                if name not in relaunched and child.returncode > 0 and now - began < STARTUP_SECONDS:
-                    print(f"salesync: {name} failed to start (exit code {child.returncode}); stopping",
-                          file=sys.stderr, flush=True)
-                    failed.append(name)
-                    break
-                if now - started[name] > 60:
-                    delays[name] = 1.0  # it ran for a while: not a crash loop
-                due[name] = now + delays[name]
-                print(f"salesync: {name} exited ({ending(child.returncode)}); starting it again in "
-                      f"{delays[name]:.0f} s", file=sys.stderr, flush=True)
-                delays[name] = min(30.0, delays[name] * 2)
-            for name in [name for name, at in due.items() if at <= now]:
-                del due[name]
-                children[name], started[name] = subprocess.Popen(commands[name], env=env), now
-                relaunched.add(name)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children.values():
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return 1 if failed else 0
-
-
-def ending(returncode: int) -> str:
-    """How a child ended, as an operator reads it: Popen gives a signal as a negative code."""
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
-
-
-def publish_tokens(settings: Settings) -> None:
-    if not settings.redis_url:
-        return  # no Redis running: `salesync serve` publishes tokens when it starts
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessions(engine).begin() as session:
-            tokens.publish(session, redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
-    finally:
-        engine.dispose()
-
-
 def token(args, settings: Settings) -> int:
     with ExitStack() as stack:
         settings = resolve(settings, stack, start_redis=False)
@@ -204,7 +113,7 @@ def token(args, settings: Settings) -> int:
 
 def rejected_command(args, settings: Settings) -> int:
     with ExitStack() as stack:
-        sessions, _ = admin.connect(settings, stack, resolve, with_redis=False)
+        sessions, _ = connect(settings, stack, with_redis=False)
         with sessions() as session:
             for row in replay.rejected(session, args.set_aside):
                 print(f"{row.external_id}\t{row.device}\t{row.received_at.isoformat()}\t{row.reason}")
@@ -220,7 +129,7 @@ def replay_command(args, settings: Settings) -> int:
               file=sys.stderr)
         return 2
     with ExitStack() as stack:
-        sessions, intake = admin.connect(settings, stack, resolve, with_redis=True)
+        sessions, intake = connect(settings, stack, with_redis=True)
         with sessions.begin() as session:
             if args.all_set_aside:
                 wanted += [row.external_id for row in replay.rejected(session, set_aside_only=True)]
@@ -270,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--id", type=int, help="revoke this one token (its id in `token list`)")
     token_parser.set_defaults(handler=token)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate_command)
-    admin.add_commands(commands, resolve)
+    admin.add_commands(commands)
     listing = commands.add_parser("rejected", help="list rejected sales: external_id, device, received_at, reason")
     listing.add_argument("--set-aside", action="store_true", help="only sales set aside after repeated failures")
     listing.set_defaults(handler=rejected_command)

@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 
 from cli.fleet import (OTHER_TRACKED, Catalog, Mix, PlannedSale, answer_problems, applied_window, make_catalog,
                        plan_fleet, verify)
+from cli.services import publish_tokens, resolve
 from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
-from store import tokens
-from store.db import make_engine, make_sessions
-from store.settings import Settings
+from postgres import tokens
+from postgres.engine import make_engine, make_sessions
+from config.settings import Settings
 
 POLL_INTERVAL = 0.2
 
@@ -135,7 +136,6 @@ class Report:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> Report:
-    from cli.main import publish_tokens, resolve  # cli.main imports this module
     report = Report(uuid.uuid4().hex[:8], args)
     rng = random.Random(args.seed)
     with ExitStack() as stack:
@@ -215,7 +215,6 @@ def wait_settled(http: Http, pool: ThreadPoolExecutor, accepted: list[PlannedSal
 
 
 def revoke(engine, settings: Settings, names: list[str]) -> None:
-    from cli.main import publish_tokens
     with make_sessions(engine).begin() as session:
         for name in names:
             tokens.revoke(session, name, datetime.now(timezone.utc))

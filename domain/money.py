@@ -5,7 +5,7 @@ QUANTITY_PLACES = 3  # a till weighs to the gram or millilitre
 PRICE_PLACES = 4  # unit prices such as fuel at 1.8990 a litre
 MAX_QUANTITY = Decimal("1000000000")  # exclusive bound of levels and adjustments
 # Exclusive bound of a sale line's quantity: with at most 500 lines a sale, one sale moves a
-# product's stock by less than 5 * 10^8, so the stock column outlasts any history (store/schema.py).
+# product's stock by less than 5 * 10^8, so the stock column outlasts any history (postgres/tables.py).
 MAX_LINE_QUANTITY = Decimal("1000000")
 MAX_PRICE = Decimal("1000000000")
 

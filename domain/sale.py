@@ -1,6 +1,7 @@
 """A sale as a till sent it, validated: the value that travels from intake to apply."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -100,3 +101,19 @@ def _line_from_dict(data: dict) -> Line:
             reorder_level=Decimal(new["reorder_level"]),
         ),
     )
+
+
+@dataclass(frozen=True)
+class Failures:
+    """How often applying a sale has failed so far (counted in Redis, on its clock)."""
+
+    attempts: int  # failed attempts to apply a sale so far
+    seconds: float  # since its first failed attempt
+
+
+def canonical_uuid(text: str) -> str | None:
+    """An external_id in its canonical spelling (any UUID spelling accepted), or None if not a UUID."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None

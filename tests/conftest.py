@@ -13,10 +13,10 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from store.db import make_engine, make_sessions, migrate
-from store.intake import Intake
-from store.schema import Base
-from store.settings import Settings
+from postgres.engine import make_engine, make_sessions, migrate
+from redis_queue.intake import Intake
+from postgres.tables import Base
+from config.settings import Settings
 from tests import servers
 
 _prefixes = itertools.count()

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from cli.embedded import free_port
-from store.settings import Settings
+from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,8 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from cli import embedded
-from store.reconcile import pages
-from store.settings import psycopg2_url
+from recovery.reconcile import pages
+from config.settings import psycopg2_url
 
 
 @contextmanager

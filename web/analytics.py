@@ -8,9 +8,10 @@ from flask import Blueprint, current_app, request
 
 from domain.analytics import Report, ReportError, average_price, check_range, report
 from domain.money import format_amount, format_quantity
-from store import rollup
-from store.schema import Product
-from store.views import product_view, timestamp
+from postgres import rollup
+from postgres.tables import Product
+from postgres.statuses import timestamp
+from web.views import product_view
 from web.auth import authenticate
 from web.problems import Problem, invalid
 

@@ -8,9 +8,9 @@ from celery import Celery
 from flask import Flask, request
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import make_engine, make_sessions
-from store.intake import Intake
-from store.settings import Settings
+from postgres.engine import make_engine, make_sessions
+from redis_queue.intake import Intake
+from config.settings import Settings
 from web import analytics, catalog, health, metrics, openapi, problems, sales
 from web import ops
 from web import till

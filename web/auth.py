@@ -5,7 +5,7 @@ import time
 
 from flask import current_app, g, request
 
-from store.tokens import Caller, lookup
+from postgres.tokens import Caller, lookup
 from web.problems import Problem
 
 CACHE_LIMIT = 10_000

@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, request
 
-from store import catalog
-from store.views import alert_view, product_view
+from postgres import catalog
+from web.views import alert_view, product_view
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.problems import Problem

@@ -13,13 +13,13 @@ holds for both; their command lines only add the bind address and the number of 
 - Metrics: every gunicorn worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR
   (default `$SALESYNC_DATA_DIR/prometheus`), which GET /metrics merges. The directory's files
   are removed when gunicorn starts, so a new run does not count the previous one's workers again.
-- Logs: gunicorn's own lines and salesync's in one format (SALESYNC_LOG_FORMAT, store/logs.py).
+- Logs: gunicorn's own lines and salesync's in one format (SALESYNC_LOG_FORMAT, config/logs.py).
 """
 import os
 from pathlib import Path
 
-from store.logs import dict_config
-from store.settings import Settings
+from config.logs import dict_config
+from config.settings import Settings
 
 # Set before anything imports prometheus_client: workers, forked from this process, inherit it.
 metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
 import redis
 
-from store.db import migrations_applied
+from postgres.engine import migrations_applied
 
 blueprint = Blueprint("health", __name__)
 

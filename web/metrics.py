@@ -2,7 +2,7 @@
 
 Intake counters and latency live in each gunicorn worker and are merged across workers through
 PROMETHEUS_MULTIPROC_DIR (see web/gunicorn_conf.py). Everything read from Redis or PostgreSQL
-(queue depth, sync lag, rollup age, open alerts, the workers' counters: store/metrics.py) is
+(queue depth, sync lag, rollup age, open alerts, the workers' counters: redis_queue/counters.py) is
 computed when scraped, so it is right even while every worker is down; the PostgreSQL figures are
 read at most once every POSTGRESQL_CACHE_SECONDS per process, however often /metrics is asked.
 
@@ -24,8 +24,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from store import ops, rollup
-from store.metrics import WorkerMetrics
+from postgres import reports
+from redis_queue import samples
+from postgres import rollup
+from redis_queue.counters import WorkerMetrics
 from web.health import recent
 from web.problems import Problem
 
@@ -123,7 +125,7 @@ class Snapshot:
 
     def _redis(self):
         res = self.res
-        queue = ops.measure(res.intake)
+        queue = samples.measure(res.intake)
         families = WorkerMetrics(res.redis, res.settings.redis_prefix).families()
         yield GaugeMetricFamily("salesync_queue_depth", "Sales recorded and not yet applied",
                                 value=queue["queue_depth"])
@@ -149,7 +151,7 @@ class Snapshot:
             with self.res.sessions() as session:
                 as_of = rollup.as_of(session)
                 now = session.scalar(select(func.now()))
-                alerts = ops.open_alert_count(session)
+                alerts = reports.open_alert_count(session)
         except SQLAlchemyError as error:
             return None, error
         return (alerts, None if as_of is None else (now - as_of).total_seconds()), None

@@ -5,11 +5,17 @@ sessionStorage, and fetches GET /api/ops/overview/ with it like any API client.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, send_from_directory
+from sqlalchemy.orm import Session
 
-from store import ops
+from postgres import reports, rollup
+from postgres.statuses import timestamp
+from redis_queue import samples
+from redis_queue.intake import Intake
 from web.auth import authenticate
 
 ASSETS = Path(__file__).with_name("static") / "dashboard"
@@ -39,8 +45,30 @@ def overview():
     authenticate(admin=True)
     res = current_app.extensions["salesync"]
     with res.sessions() as session:
-        body = ops.overview(session, res.intake, res.settings.timezone)
+        body = overview_body(session, res.intake, res.settings.timezone)
     return body, 200, {"Cache-Control": "no-store"}
+
+
+def overview_body(session: Session, intake: Intake, tz: str) -> dict:
+    """GET /api/ops/overview/'s answer: the queue from Redis, the rest from PostgreSQL."""
+    live = samples.measure(intake)
+    now = datetime.fromtimestamp(live["at_ms"] / 1000, timezone.utc)
+    per_minute = reports.applied_per_minute(session, now)
+    alert_count, alerts = reports.open_alerts(session)
+    return {
+        "generated_at": timestamp(now),
+        "sync_lag_seconds": live["sync_lag_seconds"],
+        "queue_depth": live["queue_depth"],
+        "history": samples.history(intake, live),
+        "applied_last_hour": sum(m["count"] for m in per_minute),
+        "applied_per_minute": per_minute,
+        "open_alert_count": alert_count,
+        "open_alerts": alerts,
+        "top_sellers": {"day": now.astimezone(ZoneInfo(tz)).date().isoformat(), "timezone": tz,
+                        "as_of": timestamp(rollup.as_of(session)),
+                        "products": reports.top_sellers(session, now.astimezone(ZoneInfo(tz)).date())},
+        "recent_rejections": reports.recent_rejections(session),
+    }
 
 
 def _asset(name: str):

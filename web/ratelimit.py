@@ -4,7 +4,7 @@ Each token (each device) has two buckets. Requests: SALESYNC_RATE_LIMIT a second
 of SALESYNC_RATE_BURST. Sales: SALESYNC_SALES_RATE a second, bursts of SALESYNC_SALES_BURST,
 however they are batched, so a batch of 1,000 sales costs 1,000, not one. Over either, the request
 is answered 429 with Retry-After and nothing of it is recorded. POST /api/sales/ takes from both
-in the same Redis call that records the sale (store/record_sale.lua), so a single sale still costs
+in the same Redis call that records the sale (redis_queue/record_sale.lua), so a single sale still costs
 one round trip; a batch takes its sales before its sales are validated, so a refused batch costs
 no parsing beyond its JSON.
 """
@@ -14,7 +14,7 @@ import math
 
 import redis
 
-from store.intake import TOKEN_BUCKET, Bucket
+from redis_queue.intake import TOKEN_BUCKET, Bucket
 from web.problems import Problem
 
 TAKE = TOKEN_BUCKET + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"

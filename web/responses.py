@@ -1,6 +1,6 @@
 """Response models: what each answer looks like, for the OpenAPI document (web/openapi.py).
 
-The views build plain dicts (store/views.py); these models only describe them, and the
+The views build plain dicts (web/views.py, postgres/statuses.py); these models only describe them, and the
 end-to-end tests hold every answer they receive against the schemas generated from them.
 """
 from __future__ import annotations

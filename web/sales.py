@@ -14,10 +14,10 @@ from flask import Blueprint, current_app, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.money import format_quantity
-from domain.sale import Line, NewProduct, Sale
-from store import views
-from store.views import canonical_uuid, status_body
-from store.tokens import Caller
+from domain.sale import Line, NewProduct, Sale, canonical_uuid
+from web import views
+from web.views import status_body
+from postgres.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.metrics import sales_recorded

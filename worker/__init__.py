@@ -1,1 +1,1 @@
-"""Celery worker and beat: shells around the apply step in store.apply."""
+"""Celery worker and beat: shells around the apply step in postgres/apply.py."""

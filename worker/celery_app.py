@@ -2,7 +2,7 @@
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 
-from store import logs
+from config import logs
 
 app = Celery("salesync", include=["worker.tasks"])
 app.config_from_object("celeryconfig")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import make_engine, make_sessions
-from store.intake import Intake
-from store.settings import Settings
+from postgres.engine import make_engine, make_sessions
+from redis_queue.intake import Intake
+from config.settings import Settings
 
 
 @dataclass(frozen=True)

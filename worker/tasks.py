@@ -5,10 +5,12 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from store import ops, rollup, tokens
-from store.apply import apply_isolating, is_transient
-from store.metrics import WorkerMetrics
-from store.settings import Settings
+from redis_queue import samples
+from postgres import rollup
+from postgres import tokens
+from postgres.apply import apply_isolating, is_transient
+from redis_queue.counters import WorkerMetrics
+from config.settings import Settings
 from worker.celery_app import app
 from worker.resources import resources
 
@@ -104,4 +106,4 @@ def refresh_rollup() -> int:
 @app.task(name="salesync.sample_ops")
 def sample_ops() -> dict:
     """Record the queue's depth and sync lag for the dashboard's last-hour charts."""
-    return ops.sample(resources().intake)
+    return samples.sample(resources().intake)

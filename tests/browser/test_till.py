@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from store.schema import Product, Sale, SaleItem
+from postgres.tables import Product, Sale, SaleItem
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e

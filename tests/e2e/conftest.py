@@ -8,9 +8,9 @@ import pytest
 import redis
 import requests
 
-from store import tokens
-from store.db import make_sessions
-from store.settings import Settings
+from postgres import tokens
+from postgres.engine import make_sessions
+from config.settings import Settings
 from tests.e2e.faults import discard, make_stack
 from tests.processes import Stack, environment
 from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)

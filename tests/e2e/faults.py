@@ -20,10 +20,10 @@ import redis
 import requests
 from sqlalchemy import func, select
 
-from store import tokens
-from store.db import make_sessions
-from store.schema import Product, RejectedSale, Sale, SaleItem
-from store.settings import Settings
+from postgres import tokens
+from postgres.engine import make_sessions
+from postgres.tables import Product, RejectedSale, Sale, SaleItem
+from config.settings import Settings
 from tests.processes import Stack, environment
 
 START_STOCK = Decimal(100000)

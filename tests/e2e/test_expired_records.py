@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from store import tokens
+from postgres import tokens
 from tests.e2e.conftest import Api
 from tests.e2e.faults import publish_tokens
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from store.db import make_engine
+from postgres.engine import make_engine
 from tests.e2e.faults import Answer, Till, discard, make_stack, sales, tally, wait_until
 from tests.e2e.test_fault_postgres import OwnPostgres, own_postgres  # noqa: F401 (fixture)
 from tests.e2e.test_fault_redis import OwnRedis, production_durability

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from store.apply import MAX_ATTEMPTS
+from postgres.apply import MAX_ATTEMPTS
 from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import redis
 import requests
 
 from cli import embedded
-from store.db import make_engine, migrate
-from store.intake import GROUP
+from postgres.engine import make_engine, migrate
+from redis_queue.intake import GROUP
 from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
 
 pytestmark = pytest.mark.e2e

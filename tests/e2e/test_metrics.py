@@ -11,7 +11,7 @@ import requests
 import yaml
 from sqlalchemy import func, select
 
-from store.schema import StockAlert
+from postgres.tables import StockAlert
 from tests.processes import ROOT
 from tests.prometheus_text import samples, value
 

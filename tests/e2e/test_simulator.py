@@ -10,8 +10,8 @@ import redis
 import requests
 
 from cli import fleet, simulate
-from store import tokens
-from store.db import make_engine
+from postgres import tokens
+from postgres.engine import make_engine
 from tests.processes import ROOT, environment
 
 pytestmark = pytest.mark.e2e

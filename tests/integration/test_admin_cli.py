@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from domain.sale import Sale
-from store import catalog, tokens
-from store.apply import apply_isolating
-from store.schema import Product, StockAlert
+from postgres import catalog
+from postgres import tokens
+from postgres.apply import apply_isolating
+from postgres.tables import Product, StockAlert
 from tests.builders import line, sale
 
 ROOT = Path(__file__).resolve().parents[2]

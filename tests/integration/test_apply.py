@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from store import catalog
-from store.apply import apply_batch, apply_isolating
-from store.schema import Product, RejectedSale, Sale, SaleItem, StockAlert
+from postgres import catalog
+from postgres.apply import apply_batch, apply_isolating
+from postgres.tables import Product, RejectedSale, Sale, SaleItem, StockAlert
 from tests.builders import line, new_product, sale
 from web.schemas import MAX_ITEMS, SaleIn
 

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.sale import Sale
-from store import catalog, views
-from store.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
-from store.intake import GROUP
-from store.schema import Product
-from store.schema import Sale as SaleRow
+from postgres import catalog
+from web import views
+from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
+from redis_queue.intake import GROUP
+from postgres.tables import Product
+from postgres.tables import Sale as SaleRow
 from tests.builders import line, sale
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)

@@ -18,8 +18,9 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                response_schema_conformance, status_code_conformance)
 from sqlalchemy import func, select
 
-from store import catalog, tokens
-from store.schema import Base, Product
+from postgres import catalog
+from postgres import tokens
+from postgres.tables import Base, Product
 from tests.e2e.openapi_check import contract
 from web.app import create_app
 from web.openapi import document

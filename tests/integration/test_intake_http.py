@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from store import tokens
+from postgres import tokens
 from web.app import create_app
 
 SALE_ID = "550e8400-e29b-41d4-a716-446655440000"
@@ -365,7 +365,7 @@ def test_bulk_status_answers_each_id_in_order_as_get_would_and_hides_other_devic
 
 
 def test_bulk_status_reads_postgresql_for_sales_whose_redis_record_is_gone(client, till, intake, sessions):
-    from store.apply import apply_isolating  # the worker's apply, run here in-process
+    from postgres.apply import apply_isolating  # the worker's apply, run here in-process
 
     applied, rejected = str(uuid.uuid4()), str(uuid.uuid4())
     juice = {"sku": "JUICE-1L", "name": "Juice 1L", "is_volatile": False, "unit_price": "0.50"}

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from cli.embedded import free_port
-from store import tokens
-from store.metrics import WorkerMetrics
+from postgres import tokens
+from redis_queue.counters import WorkerMetrics
 from tests.prometheus_text import samples, value
 from web.app import create_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from store import tokens
+from postgres import tokens
 from tests.e2e.openapi_check import Contract
 from web.app import create_app
 from web.openapi import document

@@ -9,8 +9,11 @@ from decimal import Decimal
 import pytest
 
 from domain.sale import Sale
-from store import catalog, ops, rollup, tokens
-from store.apply import apply_isolating
+from postgres import catalog
+from redis_queue import samples
+from postgres import rollup
+from postgres import tokens
+from postgres.apply import apply_isolating
 from tests.builders import line, sale
 from web.app import create_app
 
@@ -85,13 +88,13 @@ def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(clie
 
 
 def test_samples_keep_the_last_hour_of_lag_and_depth(client, headers, intake, sessions):
-    key = ops.samples_key(intake.prefix)
-    stale = ops.measure(intake)
+    key = samples.samples_key(intake.prefix)
+    stale = samples.measure(intake)
     stale["at_ms"] -= 2 * 3600 * 1000  # from two hours ago: trimmed by the next sample
     intake.redis.zadd(key, {json.dumps(stale): stale["at_ms"]})
-    first = ops.sample(intake)
+    first = samples.sample(intake)
     record(intake, line(1))
-    second = ops.sample(intake)
+    second = samples.sample(intake)
 
     history = client.get("/api/ops/overview/", headers=headers["admin"]).json["history"]
 

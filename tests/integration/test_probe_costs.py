@@ -10,8 +10,8 @@ from decimal import Decimal
 
 from sqlalchemy import event
 
-from store import rollup
-from store.schema import Product, StockAlert
+from postgres import rollup
+from postgres.tables import Product, StockAlert
 from tests.prometheus_text import samples, value
 from web import health, metrics
 from web.app import create_app

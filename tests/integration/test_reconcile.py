@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import redis
 
-from store import catalog, reconcile
-from store.intake import Intake
+from postgres import catalog
+from recovery import reconcile
+from redis_queue.intake import Intake
 from tests.integration.test_admin_cli import apply, record
 from tests.builders import line, sale
 

@@ -12,10 +12,11 @@ from decimal import Decimal
 from sqlalchemy import select, text
 
 from domain.sale import Sale
-from store import catalog, replay
-from store.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
-from store.schema import Product, RejectedSale
-from store.schema import Sale as SaleRow
+from postgres import catalog
+from recovery import replay
+from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
+from postgres.tables import Product, RejectedSale
+from postgres.tables import Sale as SaleRow
 from tests.builders import line, sale
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)

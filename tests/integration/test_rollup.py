@@ -10,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import text
 
-from store import catalog, rollup, tokens
-from store.apply import apply_batch, apply_isolating
+from postgres import catalog
+from postgres import rollup
+from postgres import tokens
+from postgres.apply import apply_batch, apply_isolating
 from tests.builders import line, sale
 from web.app import create_app
 

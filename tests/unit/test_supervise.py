@@ -5,21 +5,21 @@ import os
 import signal
 import threading
 
-from cli import main
+from cli import supervise
 
 
 def test_a_process_that_fails_at_start_up_stops_everything_with_exit_1(capfd):
-    assert main.supervise({"web": ["sh", "-c", "exit 3"], "worker": ["sleep", "30"]}, dict(os.environ)) == 1
+    assert supervise.supervise({"web": ["sh", "-c", "exit 3"], "worker": ["sleep", "30"]}, dict(os.environ)) == 1
     assert "web failed to start (exit code 3)" in capfd.readouterr().err
 
 
 def test_a_process_that_exits_later_is_started_again_until_sigterm(monkeypatch, tmp_path, capfd):
-    monkeypatch.setattr(main, "STARTUP_SECONDS", 0.2)
+    monkeypatch.setattr(supervise, "STARTUP_SECONDS", 0.2)
     runs = tmp_path / "runs"
     stop = threading.Timer(4, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        code = main.supervise({"worker": ["sh", "-c", f"echo run >> {runs}; sleep 0.5; exit 3"],
+        code = supervise.supervise({"worker": ["sh", "-c", f"echo run >> {runs}; sleep 0.5; exit 3"],
                                "web": ["sleep", "30"]}, dict(os.environ))
     finally:
         stop.cancel()
@@ -37,7 +37,7 @@ def test_a_process_killed_at_start_up_is_started_again_and_so_is_a_relaunch_that
     stop = threading.Timer(4, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        code = main.supervise({"worker": ["sh", "-c", first_killed_then_exit_3], "web": ["sleep", "30"]},
+        code = supervise.supervise({"worker": ["sh", "-c", first_killed_then_exit_3], "web": ["sleep", "30"]},
                               dict(os.environ))
     finally:
         stop.cancel()

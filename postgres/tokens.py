@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from store.schema import ApiToken
+from postgres.tables import ApiToken
 
 
 @dataclass(frozen=True)

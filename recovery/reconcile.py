@@ -16,8 +16,8 @@ import redis
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
-from store.intake import GROUP, Intake
-from store.schema import RejectedSale, Sale
+from redis_queue.intake import GROUP, Intake
+from postgres.tables import RejectedSale, Sale
 
 PAGE = 1000
 

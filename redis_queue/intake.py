@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from domain.sale import Sale
+from domain.sale import Failures, Sale
 
 GROUP = "appliers"
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
@@ -48,12 +48,6 @@ class Recorded:
     record: dict | None = None  # the stored record, for a repeat
     wait_ms: int = 0  # for "limited": until the caller's buckets have tokens again
     full: str = ""  # for "full": what is at its bound, "queue" or "memory"
-
-
-@dataclass(frozen=True)
-class Failures:
-    attempts: int  # failed attempts to apply a sale so far
-    seconds: float  # since its first failed attempt
 
 
 @dataclass(frozen=True)

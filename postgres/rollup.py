@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain.analytics import DayTotal
-from store.schema import Product, RollupState, SalesDaily
+from postgres.tables import Product, RollupState, SalesDaily
 
 ROLLUP_LOCK = 0x5A1E5  # pg_advisory_xact_lock key for refreshes
 

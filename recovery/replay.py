@@ -12,10 +12,10 @@ import json
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from store.intake import Intake
-from store.schema import RejectedSale
+from redis_queue.intake import Intake
+from postgres.tables import RejectedSale
 
-SET_ASIDE = "set aside after "  # how store/apply.py begins the reason of a sale that kept failing
+SET_ASIDE = "set aside after "  # how postgres/apply.py begins the reason of a sale that kept failing
 
 
 def rejected(session: Session, set_aside_only: bool = False) -> list[RejectedSale]:

@@ -15,11 +15,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.sale import NewProduct, Sale
+from domain.sale import Failures, NewProduct, Sale
 from domain.stock import Effects, PricedSale, Product, SaleRejected, apply_sales, price_sale
-from store import schema, views
-from store.intake import Failures
-from store.catalog import open_alerts
+from postgres import tables
+from postgres import statuses as records
+from postgres.catalog import open_alerts
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     for raw in raw_sales:
         sales.setdefault(raw["external_id"], Sale.from_dict(raw))
         fingerprints.setdefault(raw["external_id"], raw.get("fingerprint"))
-    statuses = views.applied_sales(session, list(sales)) | views.rejected_sales(session, list(sales), lock=True)
+    statuses = records.applied_sales(session, list(sales)) | records.rejected_sales(session, list(sales), lock=True)
     todo = [sale for external_id, sale in sorted(sales.items()) if external_id not in statuses]
     # Prices come from a plain read: the product rows are locked only at the end, for the stock
     # update, so a hot product is held for a few statements instead of the whole batch.
@@ -55,20 +55,20 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     _write_effects(session, apply_sales(fresh, locked))
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
-    statuses |= {p.sale.external_id: views.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
-    statuses |= views.applied_sales(session, late)
+    statuses |= {p.sale.external_id: records.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
+    statuses |= records.applied_sales(session, late)
     for eid, reason in rejected.items():
-        statuses[eid] = views.rejected_status(sales[eid].device, sales[eid].received_at, reason, fingerprints[eid])
+        statuses[eid] = records.rejected_status(sales[eid].device, sales[eid].received_at, reason, fingerprints[eid])
     return {eid: _refuse_if_another(status, sales[eid], fingerprints[eid]) for eid, status in statuses.items()}
 
 
 def _refuse_if_another(stored: dict, sale: Sale, fingerprint: str | None) -> dict:
     """A post whose external_id PostgreSQL already holds for a different sale (its intake record
     expired, so intake could not answer 422) is refused: the stored sale stays as it was."""
-    if views.is_another_sale(stored, sale.device, fingerprint):
+    if records.is_another_sale(stored, sale.device, fingerprint):
         log.warning("sale %s refused: its external_id is another sale's", sale.external_id,
                     extra={"external_id": sale.external_id, "device": sale.device})
-        return views.conflict_status(stored, sale.device, sale.received_at, fingerprint)
+        return records.conflict_status(stored, sale.device, sale.received_at, fingerprint)
     return stored
 
 
@@ -78,7 +78,7 @@ def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
         rows = [{"external_id": raw["external_id"], "device": raw.get("device", "unknown"), "reason": reason,
                  "sale": raw, "received_at": _received_at(raw), "fingerprint": raw.get("fingerprint")}
                 for raw, reason in rejections]
-        session.execute(insert(schema.RejectedSale).on_conflict_do_nothing(), rows)
+        session.execute(insert(tables.RejectedSale).on_conflict_do_nothing(), rows)
 
 
 def _unknown_products(sales: list[Sale], known: dict[int, Product]) -> dict[str, str]:
@@ -104,16 +104,16 @@ def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
              "unit_price": p.unit_price if p.unit_price is not None else sold_at, "reorder_level": p.reorder_level}
             for sku, (p, sold_at) in sorted(new.items())]
     # Sorted inserts, before any product row lock: concurrent creators queue instead of deadlocking.
-    session.execute(insert(schema.Product).on_conflict_do_nothing(index_elements=["sku"]), rows)
-    found = session.execute(select(schema.Product.sku, schema.Product.id).where(schema.Product.sku.in_(new)))
+    session.execute(insert(tables.Product).on_conflict_do_nothing(index_elements=["sku"]), rows)
+    found = session.execute(select(tables.Product.sku, tables.Product.id).where(tables.Product.sku.in_(new)))
     return {sku: product_id for sku, product_id in found}
 
 
 def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[int, Product]:
     if not ids:
         return {}
-    p = schema.Product
-    open_alert = exists().where(schema.StockAlert.product_id == p.id, schema.StockAlert.status == "open")
+    p = tables.Product
+    open_alert = exists().where(tables.StockAlert.product_id == p.id, tables.StockAlert.status == "open")
     query = select(p.id, p.is_volatile, p.unit_price, p.stock, p.reorder_level, p.price_set_at, open_alert)
     query = query.where(p.id.in_(ids)).order_by(p.id)
     if lock:
@@ -131,7 +131,7 @@ def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict
              "client_timestamp": p.sale.client_timestamp, "received_at": p.sale.received_at,
              "synced_at": now, "updated_at": now, "total": p.total, "fingerprint": fingerprints[p.sale.external_id]}
             for p in priced]
-    table = schema.Sale.__table__
+    table = tables.Sale.__table__
     statement = (insert(table).on_conflict_do_nothing(index_elements=["external_id"])
                  .returning(table.c.external_id, table.c.id))
     return {external_id: sale_id for external_id, sale_id in session.execute(statement, rows)}
@@ -142,8 +142,8 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
              "unit_price": line.unit_price, "subtotal": line.subtotal, "sold_at": p.sale.client_timestamp}
             for p in priced for line in p.lines]
     if rows:
-        session.execute(insert(schema.SaleItem.__table__), rows)
-        session.execute(insert(schema.RollupPending.__table__), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
+        session.execute(insert(tables.SaleItem.__table__), rows)
+        session.execute(insert(tables.RollupPending.__table__), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
 
 
 _UPDATE_PRODUCTS = text("""
@@ -241,7 +241,7 @@ def _reject_alone(sessions: sessionmaker[Session], raw: dict, reason: str) -> di
     """Reject one sale from its raw entry: it may be the very thing that cannot be parsed."""
     with sessions.begin() as session:
         reject(session, [(raw, reason)])
-    return {raw["external_id"]: views.rejected_status(raw.get("device", "unknown"), _received_at(raw), reason,
+    return {raw["external_id"]: records.rejected_status(raw.get("device", "unknown"), _received_at(raw), reason,
                                                       raw.get("fingerprint"))}
 
 

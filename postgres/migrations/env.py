@@ -2,7 +2,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from store.schema import Base
+from postgres.tables import Base
 
 url = context.config.get_main_option("sqlalchemy.url")
 engine = create_engine(url, poolclass=pool.NullPool)

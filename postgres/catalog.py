@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import stock
-from store.schema import Product, StockAdjustment, StockAlert
+from postgres.tables import Product, StockAdjustment, StockAlert
 
 
 class SkuTaken(ValueError):

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from domain import stock
 from domain.money import PrecisionError, check_level, check_price
-from store.catalog import open_alerts
-from store.schema import Product
+from postgres.catalog import open_alerts
+from postgres.tables import Product
 
 COLUMNS = ("sku", "name", "unit_price", "stock", "reorder_level", "is_volatile")
 REQUIRED = ("sku", "name")

@@ -1,0 +1,1 @@
+"""After an incident: reconcile Redis against PostgreSQL, replay rejected sales."""

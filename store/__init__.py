@@ -1,1 +1,0 @@
-"""Persistence shared by web (reads, intake) and worker (apply): PostgreSQL schema and Redis intake."""
