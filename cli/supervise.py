@@ -21,7 +21,8 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     delays = dict.fromkeys(children, 1.0)  # the wait before the next restart
     relaunched: set[str] = set()
     due: dict[str, float] = {}
-    stopping, failed = [], []
+    stopping: list[bool] = []
+    failed: list[str] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
         while not stopping and not failed:

@@ -59,7 +59,8 @@ def bucket_start(day: date, period: str, start: date) -> date:
 
 
 def bucket_starts(start: date, end: date, period: str) -> list[date]:
-    starts, day = [], start
+    starts: list[date] = []
+    day = start
     while day <= end:
         first = bucket_start(day, period, start)
         if not starts or starts[-1] != first:

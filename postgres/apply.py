@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Callable
+from typing import Callable, cast
 from decimal import Decimal
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import Table, exists, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +36,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     # Prices come from a plain read: the product rows are locked only at the end, for the stock
     # update, so a hot product is held for a few statements instead of the whole batch.
     products = _read_products(session, {line.product_id for sale in todo for line in sale.lines
-                                        if line.new_product is None})
+                                        if line.product_id is not None and line.new_product is None})
     rejected = _unknown_products(todo, products)
     todo = [sale for sale in todo if sale.external_id not in rejected]
     ids_by_sku = _create_products(session, todo)
@@ -57,8 +57,8 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
     statuses |= {p.sale.external_id: records.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
     statuses |= records.applied_sales(session, late)
-    for eid, reason in rejected.items():
-        statuses[eid] = records.rejected_status(sales[eid].device, sales[eid].received_at, reason, fingerprints[eid])
+    for eid, why in rejected.items():
+        statuses[eid] = records.rejected_status(sales[eid].device, sales[eid].received_at, why, fingerprints[eid])
     return {eid: _refuse_if_another(status, sales[eid], fingerprints[eid]) for eid, status in statuses.items()}
 
 
@@ -84,7 +84,8 @@ def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
 def _unknown_products(sales: list[Sale], known: dict[int, Product]) -> dict[str, str]:
     rejected = {}
     for sale in sales:
-        missing = sorted({line.product_id for line in sale.lines if line.new_product is None} - known.keys())
+        missing = sorted({line.product_id for line in sale.lines
+                          if line.product_id is not None and line.new_product is None} - known.keys())
         if missing:
             rejected[sale.external_id] = f"product {missing[0]} does not exist; send product_data to create it"
     return rejected
@@ -131,10 +132,15 @@ def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict
              "client_timestamp": p.sale.client_timestamp, "received_at": p.sale.received_at,
              "synced_at": now, "updated_at": now, "total": p.total, "fingerprint": fingerprints[p.sale.external_id]}
             for p in priced]
-    table = tables.Sale.__table__
+    table = core(tables.Sale)
     statement = (insert(table).on_conflict_do_nothing(index_elements=["external_id"])
                  .returning(table.c.external_id, table.c.id))
     return {external_id: sale_id for external_id, sale_id in session.execute(statement, rows)}
+
+
+def core(model: type[tables.Base]) -> Table:
+    """A model's Core table: bulk inserts of plain rows skip the ORM's per-object work."""
+    return cast(Table, model.__table__)
 
 
 def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str, int]) -> None:
@@ -142,8 +148,8 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
              "unit_price": line.unit_price, "subtotal": line.subtotal, "sold_at": p.sale.client_timestamp}
             for p in priced for line in p.lines]
     if rows:
-        session.execute(insert(tables.SaleItem.__table__), rows)
-        session.execute(insert(tables.RollupPending.__table__), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
+        session.execute(insert(core(tables.SaleItem)), rows)
+        session.execute(insert(core(tables.RollupPending)), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
 
 
 _UPDATE_PRODUCTS = text("""
@@ -212,25 +218,26 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
         if is_ours(error):
             raise
         log.exception("batch of %d sales failed; applying them one by one", len(raw_sales))
-    statuses, unexplained = {}, []
+    statuses: dict[str, dict] = {}
+    unexplained: list[tuple[dict, Exception]] = []
     for raw in raw_sales:
         try:
             with sessions.begin() as session:
                 statuses |= apply_batch(session, [raw], now)
-        except Exception as error:
-            if is_ours(error):
+        except Exception as refused:
+            if is_ours(refused):
                 raise
-            if is_about_the_sale(error):
-                statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(error)}")
+            if is_about_the_sale(refused):
+                statuses |= _reject_alone(sessions, raw, f"could not be applied: {_describe(refused)}")
             else:
-                unexplained.append((raw, error))
+                unexplained.append((raw, refused))
     # A lone sale failing for no known reason is "every sale of its batch": a quiet shop's sales,
     # sent one at a time, get the grace time through a bad deploy as a busy shop's do.
     all_failed = len(unexplained) == len(raw_sales)
-    for raw, error in unexplained:
+    for raw, failure in unexplained:
         failures = failed(raw["external_id"])
         if failures.attempts >= MAX_ATTEMPTS and (not all_failed or failures.seconds >= grace):
-            reason = f"set aside after {failures.attempts} failed attempts: {_describe(error)}"
+            reason = f"set aside after {failures.attempts} failed attempts: {_describe(failure)}"
             statuses |= _reject_alone(sessions, raw, reason)
     if all_failed and not statuses:
         raise SystemFailure(f"all {len(raw_sales)} sales failed alone: {_describe(unexplained[0][1])}")

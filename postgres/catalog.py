@@ -32,7 +32,7 @@ def create_product(session: Session, **fields) -> Product:
                              .returning(Product.id))
     if created is None:
         raise SkuTaken(f"a product with sku {fields['sku']!r} already exists")
-    product = session.get(Product, created)
+    product = session.get_one(Product, created)
     _alert_if_low(session, product)
     return product
 
@@ -42,7 +42,7 @@ def adjust_stock(session: Session, product_id: int, quantity: Decimal, reason: s
     product = session.get(Product, product_id, with_for_update=True)
     if product is None:
         return None
-    has_open = session.scalar(select(exists().where(StockAlert.product_id == product_id, StockAlert.status == "open")))
+    has_open = bool(session.scalar(select(exists().where(StockAlert.product_id == product_id, StockAlert.status == "open"))))
     state = stock.Product(product.id, product.is_volatile, product.unit_price, product.stock,
                           product.reorder_level, product.price_set_at, has_open)
     adjusted, alert, resolves = stock.adjust_stock(state, quantity)

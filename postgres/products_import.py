@@ -106,7 +106,7 @@ def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
             errors.append(f"{name}: must be 1 to {longest} characters")
         return value
 
-    def number(name: str, check: Callable[[Decimal], Decimal], default: Decimal | None) -> Decimal | None:
+    def number(name: str, check: Callable[[Decimal], Decimal], default: Decimal) -> Decimal:
         raw = cells.get(name, "").strip()
         if not raw:
             return default
@@ -118,6 +118,9 @@ def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
             errors.append(f"{name}: {error}")
         return default
 
+    def optional(name: str, check: Callable[[Decimal], Decimal]) -> Decimal | None:
+        return number(name, check, Decimal(0)) if cells.get(name, "").strip() else None
+
     def flag(name: str) -> bool:
         value = cells.get(name, "").strip().lower()
         if value not in TRUE | FALSE:
@@ -125,7 +128,7 @@ def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
         return value in TRUE
 
     # Checked in column order, so errors read left to right.
-    row = Row(line, text("sku", 64), text("name", 200), number("unit_price", check_price, None),
+    row = Row(line, text("sku", 64), text("name", 200), optional("unit_price", check_price),
               number("stock", check_level, Decimal(0)), number("reorder_level", check_level, Decimal(0)),
               flag("is_volatile"))
     return (None if errors else row), [RowError(line, message) for message in errors]
@@ -157,7 +160,7 @@ def write(session: Session, rows: list[Row], update: bool = False,
 
 
 def _existing(session: Session, skus: list[str]) -> dict[str, tuple[int, Decimal]]:
-    found = {}
+    found: dict[str, tuple[int, Decimal]] = {}
     for chunk in _chunks(skus):
         query = select(Product.sku, Product.id, Product.stock).where(Product.sku.in_(chunk)).with_for_update()
         found |= {sku: (product_id, level) for sku, product_id, level in session.execute(query)}

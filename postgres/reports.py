@@ -28,7 +28,8 @@ def applied_per_minute(session: Session, now: datetime) -> list[dict]:
 
 
 def open_alert_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(StockAlert).where(StockAlert.status == "open"))
+    return session.execute(select(func.count()).select_from(StockAlert)
+                           .where(StockAlert.status == "open")).scalar_one()
 
 
 def open_alerts(session: Session) -> tuple[int, list[dict]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -60,8 +62,8 @@ def refresh(session: Session, tz: str) -> Refreshed:
         """), {"tz": tz})
         session.execute(text("DELETE FROM sales_daily d USING rollup_affected a "
                              "WHERE d.product_id = a.product_id AND d.day = a.day"))
-    restated = session.execute(_RESTATE, {"tz": tz}).rowcount
-    as_of = session.scalar(select(func.now()))
+    restated = cast(CursorResult, session.execute(_RESTATE, {"tz": tz})).rowcount
+    as_of = session.execute(select(func.now())).scalar_one()
     session.execute(insert(RollupState).values(id=1, timezone=tz, refreshed_at=as_of)
                     .on_conflict_do_update(index_elements=["id"], set_={"timezone": tz, "refreshed_at": as_of}))
     return Refreshed(restated, rebuilt, as_of)
@@ -79,7 +81,7 @@ def daily_totals(session: Session, start: date, end: date, product_id: int | Non
     return [DayTotal(day, quantity, revenue) for day, quantity, revenue in session.execute(query)]
 
 
-def top_products(session: Session, start: date, end: date, limit: int) -> list[tuple[Product, object, object]]:
+def top_products(session: Session, start: date, end: date, limit: int) -> list[tuple[Product, Decimal, Decimal]]:
     totals = (select(SalesDaily.product_id, func.sum(SalesDaily.quantity).label("quantity"),
                      func.sum(SalesDaily.revenue).label("revenue"))
               .where(SalesDaily.day.between(start, end)).group_by(SalesDaily.product_id).subquery())

@@ -1,7 +1,6 @@
 """The PostgreSQL schema as typed SQLAlchemy models; Alembic migrations follow it."""
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -50,7 +49,7 @@ class Product(Base):
 class Sale(Base):
     __tablename__ = "sales"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    external_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=False), unique=True)
+    external_id: Mapped[str] = mapped_column(UUID(as_uuid=False), unique=True)  # canonical text
     device: Mapped[str] = mapped_column(String(100))
     source_device: Mapped[str] = mapped_column(String(100))
     client_timestamp: Mapped[datetime]
@@ -132,7 +131,7 @@ class StockAdjustment(Base):
 
 class RejectedSale(Base):
     __tablename__ = "rejected_sales"
-    external_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    external_id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
     device: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     sale: Mapped[dict[str, Any]]

@@ -47,17 +47,17 @@ def create(session: Session, device: str, is_admin: bool, keep_old: bool = False
 
 def revoke(session: Session, device: str, now: datetime) -> bool:
     """Revoke every active token of `device`; False if it had none."""
-    result = session.execute(update(ApiToken).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
-                             .values(revoked_at=now))
-    return result.rowcount > 0
+    revoked = session.scalars(update(ApiToken).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now).returning(ApiToken.id))
+    return bool(revoked.all())
 
 
 def revoke_id(session: Session, row_id: int, now: datetime) -> bool:
     """Revoke one token by its row id (as `salesync token list` shows it); False if no active
     token has that id."""
-    result = session.execute(update(ApiToken).where(ApiToken.id == row_id, ApiToken.revoked_at.is_(None))
-                             .values(revoked_at=now))
-    return result.rowcount > 0
+    revoked = session.scalars(update(ApiToken).where(ApiToken.id == row_id, ApiToken.revoked_at.is_(None))
+                              .values(revoked_at=now).returning(ApiToken.id))
+    return bool(revoked.all())
 
 
 def all_tokens(session: Session) -> list[ApiToken]:

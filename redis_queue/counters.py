@@ -12,7 +12,7 @@ import logging
 import time
 
 import redis
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 TRIGGERS = ("beat", "kick", "more")  # what sent a drain: beat's schedule, intake, a full batch before it
@@ -65,7 +65,7 @@ class WorkerMetrics:
     def families(self) -> list:
         """The hash as Prometheus metric families (read at scrape time)."""
         raw = {key.decode(): float(value) for key, value in self.redis.hgetall(self.key).items()}
-        families = []
+        families: list[Metric] = []
         for outcome, documentation in _SALES.items():
             families.append(CounterMetricFamily(f"salesync_sales_{outcome}", documentation,
                                                 value=raw.get(f"sales:{outcome}", 0)))

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from web.problems import Problem, invalid
 
@@ -35,7 +36,7 @@ def parse(model: type[Model], data: object) -> Model:
         raise invalid([field_error(e) for e in error.errors(include_url=False, include_input=False)]) from None
 
 
-def field_error(error: dict) -> dict:
+def field_error(error: ErrorDetails) -> dict:
     field = ".".join(str(part) for part in error["loc"]) or "body"
     message = error["msg"].removeprefix("Value error, ")
     return {"field": field, "message": message}

@@ -26,7 +26,7 @@ class Recent(Generic[T]):
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.lock = threading.Lock()
-        self.value: T | None = None
+        self.value: T
         self.taken = 0.0  # time.monotonic() when value was computed
         self.fresh_until = float("-inf")
 
@@ -38,7 +38,7 @@ class Recent(Generic[T]):
                 self.value = compute()
                 self.taken = time.monotonic()
                 self.fresh_until = self.taken + self.seconds
-            return self.value, time.monotonic() - self.taken
+            return self.value, time.monotonic() - self.taken  # computed at least once: fresh_until was -inf
 
 
 def recent(name: str, seconds: float) -> Recent:

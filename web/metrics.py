@@ -66,7 +66,7 @@ def _start() -> None:
 
 
 def _count(response: Response) -> Response:
-    endpoint = INTAKE.get(request.endpoint)
+    endpoint = INTAKE.get(request.endpoint or "")
     if endpoint and "metrics_started" in g:
         REQUESTS.labels(endpoint, str(response.status_code)).inc()
         LATENCY.labels(endpoint).observe(time.perf_counter() - g.metrics_started)

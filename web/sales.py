@@ -69,7 +69,7 @@ def post_batch():
             answers[index] = (problem.status, problem.body())
     for (index, _), answer in zip(valid, accept(caller, [body for _, body in valid])):
         answers[index] = answer
-    return {"results": [{"status": status, "body": body} for status, body in answers]}
+    return {"results": [{"status": status, "body": body} for status, body in filter(None, answers)]}
 
 
 def compact_size(value: object) -> int:
@@ -154,7 +154,7 @@ def post_statuses():
     res = current_app.extensions["salesync"]
     keys = [canonical_uuid(external_id) for external_id in ids]
     records = views.sale_records(res.intake, res.sessions, [key for key in keys if key], viewer(caller))
-    answers = [sale_status(caller, external_id, key, records.get(key))
+    answers = [sale_status(caller, external_id, key, records.get(key) if key else None)
                for external_id, key in zip(ids, keys)]
     return {"results": [{"status": status, "body": body} for status, body in answers]}
 
@@ -167,7 +167,7 @@ def viewer(caller: Caller) -> str | None:
 def sale_status(caller: Caller, external_id: str, key: str | None, record: dict | None) -> tuple[int, dict]:
     """GET /api/sales/<external_id>/'s answer (`key`: the id as canonical_uuid spells it): the status
     body, or 404 for an unknown sale or another device's, the two not told apart."""
-    if record is None or not (caller.is_admin or record["device"] == caller.device):
+    if key is None or record is None or not (caller.is_admin or record["device"] == caller.device):
         return 404, Problem(404, "Not Found", f"No sale {external_id} is known to this token.").body()
     return 200, status_body(key, record)
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
                       StrictStr, StringConstraints, WithJsonSchema, model_validator)
+from pydantic.json_schema import JsonDict
 
 from domain.money import PrecisionError, check_level, check_price, check_quantity
 
@@ -84,9 +85,9 @@ class ProductData(BaseModel):
     reorder_level: Level = Decimal(0)
 
 
-PRICED = {"required": ["unit_price"], "properties": {"unit_price": {"not": {"type": "null"}}}}
+PRICED: JsonDict = {"required": ["unit_price"], "properties": {"unit_price": {"not": {"type": "null"}}}}
 # one_product() below, for the OpenAPI document: a product id, or product_data with a price somewhere.
-ONE_PRODUCT = {"oneOf": [
+ONE_PRODUCT: JsonDict = {"oneOf": [
     {"required": ["product"], "properties": {"product": {"type": "integer"}, "product_data": {"type": "null"}}},
     {"required": ["product_data"], "properties": {"product": {"type": "null"}, "product_data": {"type": "object"}},
      "anyOf": [PRICED, {"properties": {"product_data": PRICED}}]},

@@ -59,7 +59,7 @@ def drain(self, trigger: str = "beat") -> dict:
 def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[str]]:
     """Log one line per sale of the batch (never its payload) and group the external_ids by outcome.
     A sale without a status stays queued: it is retried by a later drain."""
-    outcomes = {"applied": [], "rejected": [], "retried": []}
+    outcomes: dict[str, list[str]] = {"applied": [], "rejected": [], "retried": []}
     for entry in entries:
         status = statuses.get(entry.external_id, {})
         outcome = status.get("status", "retried")
