@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, func, select, text
 
+from domain.batching import batched
 from postgres import tables
 
 SOURCE_DEVICE = "salesync-simulate/1"
@@ -211,12 +212,12 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
         rows, present, stock = [], set(), {}
-        for chunk in chunks(list(accepted) + invalid, 1000):
+        for chunk in batched(list(accepted) + invalid, 1000):
             rows += db.execute(select(s.external_id, s.total, func.count(i.id)).outerjoin(i, i.sale_id == s.id)
                                .where(s.external_id.in_(chunk)).group_by(s.id)).all()
             present |= set(db.scalars(select(tables.RejectedSale.external_id)
                                       .where(tables.RejectedSale.external_id.in_(chunk))))
-        for chunk in chunks(list(expected_stock), 1000):
+        for chunk in batched(list(expected_stock), 1000):
             stock |= dict(db.execute(select(tables.Product.sku, tables.Product.stock)
                                      .where(tables.Product.sku.in_(chunk))).all())
     problems = []
@@ -245,7 +246,7 @@ def applied_window(engine: Engine, sales: list[PlannedSale]) -> float | None:
     found, first, last = 0, None, None
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
-        for chunk in chunks(accepted, 1000):
+        for chunk in batched(accepted, 1000):
             count, received, synced = db.execute(select(func.count(), func.min(s.received_at), func.max(s.synced_at))
                                                  .where(s.external_id.in_(chunk))).one()
             if count:
@@ -253,7 +254,3 @@ def applied_window(engine: Engine, sales: list[PlannedSale]) -> float | None:
                 first = received if first is None else min(first, received)
                 last = synced if last is None else max(last, synced)
     return (last - first).total_seconds() if accepted and found == len(accepted) else None
-
-
-def chunks(items: list, size: int):
-    return (items[start:start + size] for start in range(0, len(items), size))

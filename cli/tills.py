@@ -13,7 +13,8 @@ from concurrent.futures import Executor
 
 import requests
 
-from cli.fleet import Device, PlannedSale, chunks
+from cli.fleet import Device, PlannedSale
+from domain.batching import batched
 
 RETRYABLE = {429, 500, 502, 503, 504}
 RESULT_RETRIES = 30  # rounds of re-sending a batch's sales refused for now, each after a backoff
@@ -147,9 +148,9 @@ def poll_round(http: Http, pool: Executor, pending: list[PlannedSale], chunk: in
     by_till: dict[str, list[PlannedSale]] = {}
     for sale in pending:
         by_till.setdefault(sale.token, []).append(sale)
-    asks = sorted(((token, group) for token, sales in by_till.items() for group in chunks(sales, POLL_BATCH)),
+    asks = sorted(((token, group) for token, sales in by_till.items() for group in batched(sales, POLL_BATCH)),
                   key=lambda ask: ask[1][0].accepted_at)
-    for step in chunks(asks, chunk):
+    for step in batched(asks, chunk):
         list(pool.map(lambda ask: poll_status(http, *ask), step))
         if all(sale.status in (None, "queued") for _, group in step for sale in group):
             return

@@ -173,6 +173,7 @@ def _write_effects(session: Session, effects: Effects) -> None:
 
 
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+SET_ASIDE = "set aside after "  # how the reason of a sale that kept failing begins (recovery/replay.py lists them)
 MAX_ATTEMPTS = 5  # an unexplained failure of one sale, alone, this often: set it aside as rejected
 
 
@@ -237,7 +238,7 @@ def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now:
     for raw, failure in unexplained:
         failures = failed(raw["external_id"])
         if failures.attempts >= MAX_ATTEMPTS and (not all_failed or failures.seconds >= grace):
-            reason = f"set aside after {failures.attempts} failed attempts: {_describe(failure)}"
+            reason = f"{SET_ASIDE}{failures.attempts} failed attempts: {_describe(failure)}"
             statuses |= _reject_alone(sessions, raw, reason)
     if all_failed and not statuses:
         raise SystemFailure(f"all {len(raw_sales)} sales failed alone: {_describe(unexplained[0][1])}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Iterable, TextIO
+from typing import Callable, TextIO
 
 from sqlalchemy import select, update as sql_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from domain import stock
+from domain.batching import batched
 from domain.money import PrecisionError, check_level, check_price
 from postgres.catalog import open_alerts
 from postgres.tables import Product
@@ -144,14 +145,14 @@ def write(session: Session, rows: list[Row], update: bool = False,
     new = [row for row in rows if row.sku not in existing]
     changed = [row for row in rows if row.sku in existing]
     done = 0
-    for chunk in _chunks(new):
+    for chunk in batched(new, CHUNK):
         created = session.execute(insert(Product).returning(Product.id, Product.sku),
                                   [_fields(row) | {"stock": row.stock} for row in chunk])
         ids = dict((sku, product_id) for product_id, sku in created)
         _open_alerts_if_low(session, [(ids[row.sku], row, row.stock) for row in chunk])
         done += len(chunk)
         progress(done)
-    for chunk in _chunks(changed):
+    for chunk in batched(changed, CHUNK):
         session.execute(sql_update(Product), [{"id": existing[row.sku][0], **_fields(row)} for row in chunk])
         _open_alerts_if_low(session, [(existing[row.sku][0], row, existing[row.sku][1]) for row in chunk])
         done += len(chunk)
@@ -161,7 +162,7 @@ def write(session: Session, rows: list[Row], update: bool = False,
 
 def _existing(session: Session, skus: list[str]) -> dict[str, tuple[int, Decimal]]:
     found: dict[str, tuple[int, Decimal]] = {}
-    for chunk in _chunks(skus):
+    for chunk in batched(skus, CHUNK):
         query = select(Product.sku, Product.id, Product.stock).where(Product.sku.in_(chunk)).with_for_update()
         found |= {sku: (product_id, level) for sku, product_id, level in session.execute(query)}
     return found
@@ -178,8 +179,3 @@ def _open_alerts_if_low(session: Session, products: list[tuple[int, Row, Decimal
                                                row.reorder_level), Decimal(0))[1]
               for product_id, row, level in products]
     open_alerts(session, [alert for alert in alerts if alert])
-
-
-def _chunks(items: list) -> Iterable[list]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]

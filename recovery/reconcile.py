@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable
 
 import redis
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
+from domain.batching import batched
 from redis_queue.intake import GROUP, Intake
 from postgres.tables import RejectedSale, Sale
 
@@ -90,7 +90,7 @@ def _queued_records(intake: Intake) -> dict[str, dict]:
     found: dict[str, dict] = {}
     start = len(intake.record_key(""))
     fields = ("status", "device", "received_at", "attempts")
-    for keys in pages(intake.redis.scan_iter(match=intake.record_key("*"), count=PAGE)):
+    for keys in batched(intake.redis.scan_iter(match=intake.record_key("*"), count=PAGE), PAGE):
         pipe = intake.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, *fields)
@@ -115,7 +115,7 @@ def _stream_ids(intake: Intake) -> list[tuple[str, int]]:
 
 def _in_postgresql(session: Session, external_ids: set[str]) -> set[str]:
     found: set[str] = set()
-    for ids in pages(iter(sorted(external_ids))):
+    for ids in batched(sorted(external_ids), PAGE):
         query = union_all(select(Sale.external_id).where(Sale.external_id.in_(ids)),
                           select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids)))
         found |= {str(external_id) for external_id in session.scalars(query)}
@@ -136,15 +136,3 @@ def _consumers(intake: Intake) -> list[Consumer]:
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def pages(items: Iterable, size: int = PAGE) -> Iterable[list]:
-    """`items` in lists of `size` (the last one shorter)."""
-    page = []
-    for item in items:
-        page.append(item)
-        if len(page) == size:
-            yield page
-            page = []
-    if page:
-        yield page

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from redis_queue.intake import Intake
+from postgres.apply import SET_ASIDE
 from postgres.tables import RejectedSale
 
-SET_ASIDE = "set aside after "  # how postgres/apply.py begins the reason of a sale that kept failing
 
 
 def rejected(session: Session, set_aside_only: bool = False) -> list[RejectedSale]:

@@ -13,7 +13,7 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from cli import embedded
-from recovery.reconcile import pages
+from domain.batching import batched
 from config.settings import psycopg2_url
 
 
@@ -55,5 +55,5 @@ def redis_server(url: str | None, scratch: Path):
 
 def delete_prefix(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
-    for keys in pages(client.scan_iter(match=f"{prefix}*", count=1000), 500):
+    for keys in batched(client.scan_iter(match=f"{prefix}*", count=1000), 500):
         client.delete(*keys)
