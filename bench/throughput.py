@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -188,7 +187,7 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
     publish(ctx["sessions"], client, prefix)
     # wrk posts with one till's token: the rate limiter still runs (its buckets are part of the
     # measured cost) but with limits no load here reaches.
-    env = environment(replace(settings, redis_prefix=prefix), SALESYNC_ROLLUP_INTERVAL="60",
+    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
                       SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000",
                       SALESYNC_SALES_RATE="1000000000", SALESYNC_SALES_BURST="1000000000")
     port_real, port_bare = free_port(), free_port()
@@ -302,7 +301,7 @@ def apply_phase(ctx: dict, apply_batch: int, profile: bool) -> dict:
     backlog = intake.backlog()
     log(f"  recorded {len(sales)} sales in {record_seconds:.1f} s; backlog {backlog}; Redis used_memory "
         f"+{(memory_after - memory_before) / 1e6:.1f} MB ({(memory_after - memory_before) / len(sales):.0f} bytes/sale)")
-    env = environment(replace(settings, redis_prefix=prefix), SALESYNC_APPLY_BATCH=str(apply_batch),
+    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_APPLY_BATCH=str(apply_batch),
                       SALESYNC_ROLLUP_INTERVAL="60", SALESYNC_RECLAIM_AFTER="60")
     started = time.monotonic()
     w = procs.start(f"worker-{apply_batch}", worker(2), env)
@@ -404,7 +403,7 @@ def burst_phase(ctx: dict, devices: int, per_device: int) -> dict:
     prefix = f"{ctx['prefix']}burst:"
     empty_sales(ctx["engine"])
     publish(ctx["sessions"], client, prefix)
-    env = environment(replace(settings, redis_prefix=prefix), SALESYNC_ROLLUP_INTERVAL="60",
+    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
                       SALESYNC_RECLAIM_AFTER="60")
     port = free_port()
     procs.start("burst-web", gunicorn("web.app:create_app()", port), env)
@@ -542,8 +541,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"database ready; migrating; Redis prefix {prefix}")
             migrate(database_url)
             sessions = make_sessions(engine)
-            ctx = {"settings": replace(Settings(), database_url=database_url, redis_url=redis_url, data_dir=logs,
-                                       redis_prefix=prefix),
+            ctx = {"settings": Settings(database_url=database_url, redis_url=redis_url, data_dir=logs,
+                                        redis_prefix=prefix),
                    "procs": procs, "redis": client, "engine": engine, "sessions": sessions, "prefix": prefix,
                    "server_url": server_url, "logs": logs, "duration": args.duration, "sales": args.sales,
                    "apply_timeout": args.apply_timeout, "profile_intake": not args.no_profile, "burst_timeout": args.burst_timeout}

@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -36,7 +35,7 @@ CLASSES = ("sync", "gevent")
 
 def measure(ctx: dict, duration: int, rounds: int) -> dict:
     procs, client, prefix = ctx["procs"], ctx["redis"], ctx["prefix"]
-    env = environment(replace(ctx["settings"], redis_prefix=prefix), SALESYNC_ROLLUP_INTERVAL="60",
+    env = environment(ctx["settings"].model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
                       SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000",
                       SALESYNC_SALES_RATE="0")
     servers = {}  # in round order: the two salesync servers back to back, then the two bare ones
@@ -121,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             migrate(database_url)
             sessions = make_sessions(engine)
-            ctx = {"settings": replace(Settings(), database_url=database_url, redis_url=redis_url,
-                                       data_dir=Path(scratch), redis_prefix=prefix),
+            ctx = {"settings": Settings(database_url=database_url, redis_url=redis_url,
+                                        data_dir=Path(scratch), redis_prefix=prefix),
                    "procs": procs, "redis": client, "prefix": prefix,
                    "products": make_products(sessions), "till": make_token(sessions, "bench-till")}
             publish(sessions, client, prefix)

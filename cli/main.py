@@ -48,16 +48,13 @@ def flower_auth(no_auth: bool) -> dict[str, str] | None:
     """Flower's login (user:password) from SALESYNC_FLOWER_AUTH or FLOWER_BASIC_AUTH, as the
     environment Flower reads it from (never its command line); None, after saying why, if it
     must not start."""
-    auth = os.environ.get("SALESYNC_FLOWER_AUTH") or os.environ.get("FLOWER_BASIC_AUTH")
-    if auth and all(":" in credential for credential in auth.split(",")):
-        return {"FLOWER_BASIC_AUTH": auth}
+    auth = Settings.from_env().flower_auth  # its form was checked at start (config/settings.py)
     if auth:
-        print("salesync: SALESYNC_FLOWER_AUTH must be user:password", file=sys.stderr)
-    elif no_auth:
+        return {"FLOWER_BASIC_AUTH": auth}
+    if no_auth:
         return {}
-    else:
-        print("salesync: Flower shows every task and can control workers; set SALESYNC_FLOWER_AUTH=user:password "
-              "(or FLOWER_BASIC_AUTH), or pass --no-auth for a Flower only you can reach", file=sys.stderr)
+    print("salesync: Flower shows every task and can control workers; set SALESYNC_FLOWER_AUTH=user:password "
+          "(or FLOWER_BASIC_AUTH), or pass --no-auth for a Flower only you can reach", file=sys.stderr)
     return None
 
 
@@ -198,7 +195,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.handler(args, Settings.from_env())
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:  # config.settings.SettingsError: names the variable and what it may be
+        print(f"salesync: {error}", file=sys.stderr)  # a line, not a traceback
+        return 2
+    return args.handler(args, settings)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timezone
 
 from celery import current_task
+
+from config.settings import Settings
 
 TEXT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
 def log_format() -> str:
-    value = os.environ.get("SALESYNC_LOG_FORMAT") or "json"
-    if value not in ("json", "text"):
-        raise RuntimeError(f"SALESYNC_LOG_FORMAT must be json or text, not {value!r}")
-    return value
+    return Settings.from_env().log_format
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,11 +1,22 @@
-"""Configuration, read once from the environment, with working local defaults."""
+"""Configuration: every environment variable salesync reads, in one class, checked at start-up.
+
+A bad value stops the process before it serves or applies anything, with a line that names the
+variable and what it may be (`SALESYNC_APPLY_BATCH=abc is not valid: an integer from 1 to 10000`),
+rather than failing later, deep in a request or a drain. An empty variable means its default.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 
 def psycopg2_url(url: str) -> str:
@@ -16,71 +27,100 @@ def psycopg2_url(url: str) -> str:
     return url
 
 
-def _zone(name: str) -> str:
-    ZoneInfo(name)  # fail at start-up, not at the first report
-    return name
+class SettingsError(ValueError):
+    """A variable's value is not allowed; the message names it and what is."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None = None  # None: the embedded server under data_dir
-    redis_url: str | None = None
+class Settings(BaseSettings):
+    """`Settings()` is the defaults alone, so tests and tools build on them whatever the shell
+    holds; `Settings.from_env()` reads the environment. Every field is `SALESYNC_<NAME>` unless
+    it says otherwise (`validation_alias`), and the README's Configuration table lists them all
+    (tests/unit/test_settings.py holds the two together)."""
+
+    model_config = SettingsConfigDict(env_prefix="SALESYNC_", env_ignore_empty=True, frozen=True,
+                                      populate_by_name=True, allow_inf_nan=False)
+
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")  # None: the embedded server under data_dir
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     data_dir: Path = Path("var")
     redis_prefix: str = "salesync:"
-    apply_batch: int = 500  # sales applied in one PostgreSQL transaction
-    drain_interval: float = 1.0  # seconds between beat's safety-net drains
-    reclaim_after: float = 60.0  # seconds a delivered sale may stay unacknowledged before another worker takes it
-    max_body_bytes: int = 64 * 1024
-    max_batch_bytes: int = 8 * 1024 * 1024  # POST /api/sales/batch/
-    record_ttl: int = 30 * 24 * 3600  # seconds an applied sale's intake record stays in Redis
-    token_cache_seconds: float = 5.0  # a revoked token stops working within this on every web worker
-    retry_after: int = 5  # seconds a client is told to wait when Redis is unreachable
+    apply_batch: int = Field(500, ge=1, le=10_000)  # sales applied in one PostgreSQL transaction
+    drain_interval: float = Field(1.0, gt=0)  # seconds between beat's safety-net drains
+    # Seconds a delivered sale may stay unacknowledged before another worker takes it.
+    reclaim_after: float = Field(60.0, gt=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)  # below 1 KiB not even one sale fits
+    max_batch_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # POST /api/sales/batch/
+    record_ttl: int = Field(30 * 24 * 3600, ge=60)  # seconds an applied sale's intake record stays in Redis
+    token_cache_seconds: float = Field(5.0, ge=0)  # a revoked token stops working within this on every web worker
+    retry_after: int = Field(5, ge=1)  # seconds a client is told to wait when Redis is unreachable
     timezone: str = "UTC"  # the reporting time zone: analytics days start at its midnight
-    rollup_interval: float = 60.0  # seconds between analytics rollup refreshes
-    set_aside_after: float = 3600.0  # seconds a sale may keep failing with its whole batch before it is set aside
-    rate_limit: float = 50.0  # requests a second per token, on average (0: no limit)
-    rate_burst: int = 100  # requests a token may send at once before the rate applies
-    sales_rate: float = 200.0  # sales a second per token, on average, however they are batched (0: no limit)
-    sales_burst: int = 5000  # sales a token may send at once before sales_rate applies
-    max_queued: int = 1_000_000  # sales queued in Redis and not yet applied: above it intake answers 503
-    redis_high_water: float = 0.8  # share of Redis's maxmemory above which intake answers 503
-    metrics_token: str = ""  # when set, GET /metrics needs "Authorization: Bearer <it>"
+    rollup_interval: float = Field(60.0, gt=0)  # seconds between analytics rollup refreshes
+    # Seconds a sale may keep failing with its whole batch before it is set aside.
+    set_aside_after: float = Field(3600.0, ge=0)
+    rate_limit: float = Field(50.0, ge=0)  # requests a second per token, on average (0: no limit)
+    rate_burst: int = Field(100, ge=1)  # requests a token may send at once before the rate applies
+    # Sales a second per token, on average, however they are batched (0: no limit).
+    sales_rate: float = Field(200.0, ge=0)
+    # Sales a token may send at once before sales_rate applies: a full batch of 1,000 must fit.
+    sales_burst: int = Field(5000, ge=1000)
+    max_queued: int = Field(1_000_000, ge=1)  # sales queued in Redis and not yet applied: above it intake answers 503
+    redis_high_water: float = Field(0.8, gt=0, le=1)  # share of Redis's maxmemory above which intake answers 503
+    # When set, GET /metrics needs "Authorization: Bearer <it>". repr=False: a secret, never shown.
+    metrics_token: str = Field("", repr=False)
     # Fault injection for the reliability tests (docs/reliability.md); never set in production.
     # "exit-after-record": a web worker exits right after recording a new sale, before kicking a drain.
-    fault: str = ""
+    fault: Literal["exit-after-record", ""] = ""
+    log_format: Literal["json", "text"] = "json"  # config/logs.py
+    # Flower's login, user:password[,user:password]; FLOWER_BASIC_AUTH is the name Flower itself reads.
+    flower_auth: str = Field("", repr=False, validation_alias=AliasChoices(
+        "SALESYNC_FLOWER_AUTH", "FLOWER_BASIC_AUTH"))
+    # Where the gunicorn workers keep their metrics (web/gunicorn_conf.py); prometheus_client itself
+    # reads the variable, so gunicorn_conf sets it from this before anything imports it.
+    prometheus_multiproc_dir: Path = Field(
+        default_factory=lambda values: values["data_dir"] / "prometheus",
+        validation_alias="PROMETHEUS_MULTIPROC_DIR")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings,)  # the environment only through from_env()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        def get(name, cast, default):
-            value = environ.get(name)
-            return default if value in (None, "") else cast(value)
+        """The settings `environ` gives, or SettingsError naming the first bad variable."""
+        try:
+            return cls.model_validate(_Environment(cls, environ)())
+        except ValidationError as error:
+            raise SettingsError(_explain(cls, error.errors()[0], environ)) from None
 
-        database_url = get("DATABASE_URL", psycopg2_url, None)
-        return cls(
-            database_url=database_url,
-            redis_url=get("REDIS_URL", str, None),
-            data_dir=get("SALESYNC_DATA_DIR", Path, cls.data_dir),
-            redis_prefix=get("SALESYNC_REDIS_PREFIX", str, cls.redis_prefix),
-            apply_batch=get("SALESYNC_APPLY_BATCH", int, cls.apply_batch),
-            drain_interval=get("SALESYNC_DRAIN_INTERVAL", float, cls.drain_interval),
-            reclaim_after=get("SALESYNC_RECLAIM_AFTER", float, cls.reclaim_after),
-            max_body_bytes=get("SALESYNC_MAX_BODY_BYTES", int, cls.max_body_bytes),
-            max_batch_bytes=get("SALESYNC_MAX_BATCH_BYTES", int, cls.max_batch_bytes),
-            record_ttl=get("SALESYNC_RECORD_TTL", int, cls.record_ttl),
-            token_cache_seconds=get("SALESYNC_TOKEN_CACHE_SECONDS", float, cls.token_cache_seconds),
-            retry_after=get("SALESYNC_RETRY_AFTER", int, cls.retry_after),
-            timezone=get("SALESYNC_TIMEZONE", _zone, cls.timezone),
-            rollup_interval=get("SALESYNC_ROLLUP_INTERVAL", float, cls.rollup_interval),
-            set_aside_after=get("SALESYNC_SET_ASIDE_AFTER", float, cls.set_aside_after),
-            rate_limit=get("SALESYNC_RATE_LIMIT", float, cls.rate_limit),
-            rate_burst=get("SALESYNC_RATE_BURST", int, cls.rate_burst),
-            sales_rate=get("SALESYNC_SALES_RATE", float, cls.sales_rate),
-            sales_burst=get("SALESYNC_SALES_BURST", int, cls.sales_burst),
-            max_queued=get("SALESYNC_MAX_QUEUED", int, cls.max_queued),
-            redis_high_water=get("SALESYNC_REDIS_HIGH_WATER", float, cls.redis_high_water),
-            metrics_token=get("SALESYNC_METRICS_TOKEN", str, cls.metrics_token),
-            fault=get("SALESYNC_FAULT", str, cls.fault),
-        )
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg2(cls, url: str | None) -> str | None:
+        return url and psycopg2_url(url)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)  # fail at start-up, not at the first report
+        except (ValueError, LookupError):
+            raise ValueError("an IANA time zone name, such as UTC or Europe/Berlin") from None
+        return name
+
+    @field_validator("max_batch_bytes")
+    @classmethod
+    def _holds_a_body(cls, size: int, info: ValidationInfo) -> int:
+        body = info.data.get("max_body_bytes")
+        if body is not None and size < body:
+            raise ValueError(f"an integer of at least SALESYNC_MAX_BODY_BYTES ({body})")
+        return size
+
+    @field_validator("flower_auth")
+    @classmethod
+    def _credentials(cls, auth: str) -> str:
+        if auth and not all(":" in credential for credential in auth.split(",")):
+            raise ValueError("user:password, or several separated by commas")
+        return auth
 
     @property
     def trigger_expires(self) -> float:
@@ -97,3 +137,55 @@ class Settings:
         if not self.database_url or not self.redis_url:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (salesync serve sets them for you)")
         return self
+
+
+def variables(field: str) -> list[str]:
+    """The environment variables a field is read from, first match wins."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(name) for name in alias.choices]
+    return [alias] if isinstance(alias, str) else ["SALESYNC_" + field.upper()]
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' reading of variables (prefix, aliases, empty means default), from a
+    mapping given rather than os.environ, so from_env(environ) can be tested without touching it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self._environ.items() if value != ""}
+
+
+def _explain(cls: type[Settings], error: ErrorDetails, environ: Mapping[str, str]) -> str:
+    """`NAME=value is not valid: what is allowed`, for the variable behind a validation error."""
+    loc = str(error["loc"][0]) if error["loc"] else ""
+    field = next(name for name, info in cls.model_fields.items()
+                 if loc == name or loc.upper() in variables(name))
+    given = {name.upper(): value for name, value in environ.items() if value != ""}
+    name = next((name for name in variables(field) if name in given), variables(field)[0])
+    info = cls.model_fields[field]
+    if name not in given:
+        shown = f"{name}={info.get_default(call_default_factory=False)} (the default)"
+    elif info.repr:
+        shown = f"{name}={given[name]}"
+    else:
+        shown = name  # a secret: never echoed to a terminal or a log
+    allowed = str(error["ctx"]["error"]) if error["type"] == "value_error" else _allowed(info)
+    return f"{shown} is not valid: {allowed}"
+
+
+def _allowed(info: FieldInfo) -> str:
+    """What a field accepts, in words, from its type and bounds."""
+    if typing.get_origin(info.annotation) is Literal:
+        return " or ".join(value or "empty" for value in typing.get_args(info.annotation))
+    kind = "an integer" if info.annotation is int else "a number" if info.annotation is float else "a value"
+    bounds = {key: getattr(rule, key) for rule in info.metadata for key in ("gt", "ge", "lt", "le")
+              if hasattr(rule, key)}
+    if bounds.keys() == {"ge", "le"}:
+        return f"{kind} from {bounds['ge']} to {bounds['le']}"
+    words = {"gt": "above", "ge": "of at least", "lt": "below", "le": "at most"}
+    limits = " and ".join(f"{words[key]} {value}" for key, value in bounds.items())
+    return f"{kind} {limits}" if limits else kind

@@ -6,7 +6,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,8 +70,8 @@ def sessions(engine):
 @pytest.fixture
 def settings(database_url, redis_url, run_prefix, tmp_path):
     """Settings for one test: its own Redis key prefix, so tests never see each other's queues."""
-    return replace(Settings(), database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
-                   redis_prefix=f"{run_prefix}{next(_prefixes)}:")
+    return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
+                    redis_prefix=f"{run_prefix}{next(_prefixes)}:")
 
 
 @pytest.fixture

@@ -16,14 +16,14 @@ holds for both; their command lines only add the bind address and the number of 
 - Logs: gunicorn's own lines and salesync's in one format (SALESYNC_LOG_FORMAT, config/logs.py).
 """
 import os
-from pathlib import Path
 
 from config.logs import dict_config
 from config.settings import Settings
 
-# Set before anything imports prometheus_client: workers, forked from this process, inherit it.
-metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                                         str((Settings.from_env().data_dir / "prometheus").resolve())))
+# Set before anything imports prometheus_client, which reads it from the environment: workers,
+# forked from this process, inherit it.
+metrics_dir = Settings.from_env().prometheus_multiproc_dir.resolve()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 logconfig_dict = dict_config()
 
 # gevent: gunicorn monkey-patches each worker after the fork, so redis-py, kombu (the drain

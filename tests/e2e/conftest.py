@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import pytest
 import redis
@@ -18,9 +17,9 @@ from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: 
 
 @pytest.fixture(scope="module")
 def stack(database_url, redis_url, run_prefix, tmp_path_factory, engine):
-    settings = replace(Settings(), database_url=database_url, redis_url=redis_url,
-                       redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
-                       data_dir=tmp_path_factory.mktemp("stack"))
+    settings = Settings(database_url=database_url, redis_url=redis_url,
+                        redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
+                        data_dir=tmp_path_factory.mktemp("stack"))
     running = Stack(settings, environment(settings))
     running.sessions = make_sessions(engine)
     with running.sessions.begin() as session:

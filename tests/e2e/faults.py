@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 import redis
@@ -31,8 +31,8 @@ START_STOCK = Decimal(100000)
 
 def make_stack(engine, database_url: str, redis_url: str, prefix: str, data_dir, **env: str) -> Stack:
     """A stack of its own (not started), with an admin token in `stack.token`; `env` overrides."""
-    settings = replace(Settings(), database_url=database_url, redis_url=redis_url, data_dir=data_dir,
-                       redis_prefix=prefix)
+    settings = Settings(database_url=database_url, redis_url=redis_url, data_dir=data_dir,
+                        redis_prefix=prefix)
     # No rate limits: a burst of hundreds of sales from one till is the point here.
     stack = Stack(settings, environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_SALES_RATE="0",
                                         SALESYNC_RETRY_AFTER="1", **env))

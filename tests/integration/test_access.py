@@ -11,7 +11,6 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -149,7 +148,7 @@ def test_a_device_token_cannot_call_admin_endpoints_and_changes_nothing(settings
 
 def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(settings, sessions, redis_client, intake):
     issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
-    client = create_app(replace(settings, rate_limit=0.01, rate_burst=3)).test_client()
+    client = create_app(settings.model_copy(update=dict(rate_limit=0.01, rate_burst=3))).test_client()
     batch = {"sales": [sale() for _ in range(50)]}
 
     allowed = [client.post("/api/sales/batch/", json=batch, headers=auth(issued["till-1"])) for _ in range(3)]
@@ -168,7 +167,7 @@ def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(setting
 def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(settings, sessions, redis_client,
                                                                                intake):
     issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
-    client = create_app(replace(settings, sales_rate=0.01, sales_burst=120)).test_client()
+    client = create_app(settings.model_copy(update=dict(sales_rate=0.01, sales_burst=120))).test_client()
 
     first = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(100)]}, headers=auth(issued["till-1"]))
     over = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(30)]}, headers=auth(issued["till-1"]))
@@ -185,7 +184,7 @@ def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(
 
 def test_refused_bodies_count_against_the_rate_limit_too(settings, sessions, redis_client, intake):
     issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
-    client = create_app(replace(settings, rate_limit=0.01, rate_burst=3)).test_client()
+    client = create_app(settings.model_copy(update=dict(rate_limit=0.01, rate_burst=3))).test_client()
     bad = {"items": [{"product": 1, "quantity": "1.00001"}]}  # more places than a quantity may have
 
     answers = [client.post("/api/sales/", json=bad, headers=auth(issued["till-1"])).status_code for _ in range(4)]
@@ -204,14 +203,15 @@ def test_a_database_error_answers_without_stack_trace_or_sql(settings, sessions,
     issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
     # A database without salesync's tables: every query fails inside PostgreSQL.
     with servers.postgres_database(database_url, tmp_path, prefix="salesync_empty") as empty:
-        client = create_app(replace(settings, database_url=empty)).test_client()
+        client = create_app(settings.model_copy(update=dict(database_url=empty))).test_client()
         answers = [client.get("/api/products/", headers=auth(issued["till-1"])),
                    client.get("/api/products/1/", headers=auth(issued["till-1"])),
                    client.get("/api/alerts/", headers=auth(issued["till-1"])),
                    client.get("/api/sales/analytics/", headers=auth(issued["till-1"])),
                    client.get(f"/api/sales/{uuid.uuid4()}/", headers=auth(issued["till-1"])),
                    client.post("/api/products/", json={"sku": "A", "name": "B"}, headers=auth(issued["admin"]))]
-        unreachable = create_app(replace(settings, database_url="postgresql+psycopg2://x@127.0.0.1:1/x")).test_client()
+        nowhere = "postgresql+psycopg2://x@127.0.0.1:1/x"
+        unreachable = create_app(settings.model_copy(update=dict(database_url=nowhere))).test_client()
         answers.append(unreachable.get("/api/products/", headers=auth(issued["till-1"])))
 
     assert {a.status_code for a in answers} <= {500, 503} and 500 in {a.status_code for a in answers}

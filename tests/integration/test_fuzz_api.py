@@ -7,7 +7,6 @@ must leave Redis and PostgreSQL exactly as they were.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 import schemathesis
@@ -38,7 +37,7 @@ def fuzzed(settings, sessions, redis_client):
         tokens.publish(session, redis_client, settings.redis_prefix)
         catalog.create_product(session, sku="MILK", name="Milk", is_volatile=False, unit_price=None,
                                stock=10, reorder_level=5)
-    app = create_app(replace(settings, rate_limit=0))
+    app = create_app(settings.model_copy(update=dict(rate_limit=0)))
     return {"app": app, "headers": {name: {"Authorization": f"Token {token}"} for name, token in issued.items()},
             "state": lambda: state(sessions, redis_client, settings.redis_prefix)}
 

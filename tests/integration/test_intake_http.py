@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 import uuid
-from dataclasses import replace
 
 import pytest
 
@@ -146,7 +145,7 @@ def test_a_missing_or_unknown_token_is_401(client, headers, intake, till):
 
 
 def test_a_revoked_token_is_401_once_the_cache_expires(settings, sessions, redis_client, till, intake):
-    client = create_app(replace(settings, token_cache_seconds=0)).test_client()
+    client = create_app(settings.model_copy(update=dict(token_cache_seconds=0))).test_client()
     with sessions.begin() as session:
         tokens.revoke(session, "till-1", datetime.now(timezone.utc))
         tokens.publish(session, redis_client, settings.redis_prefix)
@@ -162,7 +161,7 @@ def test_a_body_that_is_not_json_is_415(client, till, intake):
 
 
 def test_a_body_over_the_limit_is_413(settings, till, intake):
-    client = create_app(replace(settings, max_body_bytes=1024)).test_client()
+    client = create_app(settings.model_copy(update=dict(max_body_bytes=1024))).test_client()
     body = bread_sale(items=[{"product": 5, "quantity": "1", "unit_price": "1"}] * 100)
 
     response = client.post("/api/sales/", json=body, headers=till["till-1"])
@@ -173,7 +172,7 @@ def test_a_body_over_the_limit_is_413(settings, till, intake):
 
 
 def test_an_unreachable_redis_is_503_with_retry_after(settings, till):
-    client = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0")).test_client()
+    client = create_app(settings.model_copy(update=dict(redis_url="redis://127.0.0.1:1/0"))).test_client()
 
     response = client.post("/api/sales/", json=bread_sale(), headers=till["till-1"])
 
@@ -242,7 +241,7 @@ def test_health_and_readiness(client, sessions):
 
 
 def test_readiness_fails_when_redis_is_unreachable(settings, sessions):
-    client = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0")).test_client()
+    client = create_app(settings.model_copy(update=dict(redis_url="redis://127.0.0.1:1/0"))).test_client()
     response = client.get("/readyz")
 
     assert response.status_code == 503
@@ -281,7 +280,7 @@ def test_a_batch_with_a_whole_request_error_is_one_4xx_and_records_nothing(clien
     (None, '{"sales": [', 400),
     (None, json.dumps({"sales": [bread_sale(external_id=str(uuid.uuid4())) for _ in range(20)]}), 413)])
 def test_a_batch_with_a_bad_token_bad_json_or_too_many_bytes_is_one_4xx(settings, till, intake, headers, raw, status):
-    client = create_app(replace(settings, max_batch_bytes=2048)).test_client()
+    client = create_app(settings.model_copy(update=dict(max_batch_bytes=2048))).test_client()
 
     response = client.post("/api/sales/batch/", data=raw, content_type="application/json",
                            headers=till["till-1"] if headers is None else headers)
@@ -299,7 +298,7 @@ def test_a_batch_answers_a_sale_over_one_sales_body_limit_413_as_post_sales_woul
                           items=[{"product": 5, "quantity": "1", "unit_price": "0"}] * 30)
         return json.dumps(sale, separators=(",", ":"), ensure_ascii=False).replace('"0"', "1.50")
     alone, batched, small = compact(str(uuid.uuid4())), compact(str(uuid.uuid4())), bread_sale()
-    client = create_app(replace(settings, max_body_bytes=len(alone.encode()) + spare)).test_client()
+    client = create_app(settings.model_copy(update=dict(max_body_bytes=len(alone.encode()) + spare))).test_client()
 
     single = client.post("/api/sales/", data=alone.encode(), content_type="application/json",
                          headers=till["till-1"])
@@ -327,7 +326,8 @@ def test_a_batch_may_be_larger_than_a_single_sales_body_limit(client, till, inta
 
 
 def test_an_unreachable_database_is_503_on_catalogue_reads(settings, till):
-    client = create_app(replace(settings, database_url="postgresql+psycopg2://nobody@127.0.0.1:1/none")).test_client()
+    nowhere = "postgresql+psycopg2://nobody@127.0.0.1:1/none"
+    client = create_app(settings.model_copy(update=dict(database_url=nowhere))).test_client()
 
     response = client.get("/api/products/", headers=till["till-1"])
 
@@ -413,7 +413,7 @@ def test_bulk_status_takes_1000_ids_in_one_request_and_needs_a_token(client, til
 
 
 def test_a_bulk_status_request_counts_once_against_the_rate_limit(settings, till):
-    client = create_app(replace(settings, rate_limit=0.001, rate_burst=2)).test_client()
+    client = create_app(settings.model_copy(update=dict(rate_limit=0.001, rate_burst=2))).test_client()
     ids = [str(uuid.uuid4()) for _ in range(50)]
 
     answers = [client.post("/api/sales/status/", json={"external_ids": ids}, headers=till["till-1"]) for _ in range(3)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 
 import pytest
 
@@ -68,7 +67,7 @@ def test_the_workers_counts_reach_metrics_as_counters_and_cumulative_histograms(
 
 
 def test_metrics_still_answer_when_redis_is_unreachable(settings):
-    client = create_app(replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")).test_client()
+    client = create_app(settings.model_copy(update=dict(redis_url=f"redis://127.0.0.1:{free_port()}/0"))).test_client()
 
     found = scrape(client)
 

@@ -5,7 +5,6 @@ Counted with an event listener on the app's real engine: every statement sent to
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from decimal import Decimal
 
 from sqlalchemy import event
@@ -61,7 +60,7 @@ def test_many_readiness_probes_within_a_second_check_postgresql_once(settings, s
 
 
 def test_a_cached_not_ready_answer_is_replaced_once_the_second_is_over(settings, sessions):
-    app = create_app(replace(settings, redis_url="redis://127.0.0.1:1/0"))
+    app = create_app(settings.model_copy(update=dict(redis_url="redis://127.0.0.1:1/0")))
     client, sent = app.test_client(), Statements(app)
 
     answers = [client.get("/readyz") for _ in range(10)]
@@ -77,7 +76,7 @@ def test_a_cached_not_ready_answer_is_replaced_once_the_second_is_over(settings,
 # /metrics: the token ------------------------------------------------------------------------------
 
 def test_with_a_metrics_token_metrics_answers_only_the_bearer_of_that_token(settings, sessions):
-    client = create_app(replace(settings, metrics_token=TOKEN)).test_client()
+    client = create_app(settings.model_copy(update=dict(metrics_token=TOKEN))).test_client()
 
     refused = [client.get("/metrics"),
                client.get("/metrics", headers=bearer("wrong")),
@@ -100,14 +99,14 @@ def test_with_a_metrics_token_metrics_answers_only_the_bearer_of_that_token(sett
 
 
 def test_without_a_metrics_token_metrics_stays_open(settings, sessions):
-    client = create_app(replace(settings, metrics_token="")).test_client()
+    client = create_app(settings.model_copy(update=dict(metrics_token=""))).test_client()
 
     assert client.get("/metrics").status_code == 200
     assert client.get("/metrics", headers=bearer("anything")).status_code == 200
 
 
 def test_a_refused_scrape_costs_postgresql_nothing(settings, sessions):
-    app = create_app(replace(settings, metrics_token=TOKEN))
+    app = create_app(settings.model_copy(update=dict(metrics_token=TOKEN)))
     client, sent = app.test_client(), Statements(app)
 
     assert [client.get("/metrics").status_code for _ in range(20)] == [401] * 20

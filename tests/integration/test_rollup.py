@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -111,7 +110,7 @@ def analytics(settings, sessions, redis_client):
     clients = {}
 
     def get(tz="UTC", **params):
-        client = clients.setdefault(tz, create_app(replace(settings, timezone=tz)).test_client())
+        client = clients.setdefault(tz, create_app(settings.model_copy(update=dict(timezone=tz))).test_client())
         return client.get("/api/sales/analytics/", query_string=params, headers={"Authorization": f"Token {token}"})
     return get
 
