@@ -1,11 +1,15 @@
-"""Memorable test data: sales as a till would queue them, in the shape apply receives."""
+"""Memorable test data: sales as a till would queue them, in the shape apply receives; recording
+them as intake does; device tokens as `salesync serve` publishes them."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from domain.sale import Line, NewProduct, Sale
+from postgres import tokens
+from redis_queue.intake import Recorded
 
 NOON = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
 
@@ -18,13 +22,45 @@ def new_product(sku="JUICE-1L", name="Juice 1L", is_volatile=False, unit_price="
     return NewProduct(sku, name, is_volatile, None if unit_price is None else Decimal(unit_price), Decimal(reorder_level))
 
 
-def sale(*lines: Line, device="till-1", at: datetime = NOON, minutes_later: int = 0, external_id=None) -> dict:
-    """A sale as Sale.to_dict(), the value the stream carries."""
+def sale(*lines: Line, device="till-1", at: datetime = NOON, minutes_later: int = 0, external_id=None,
+         received_at: datetime | None = None) -> dict:
+    """A sale as Sale.to_dict(), the value the stream carries; received the day after NOON unless told."""
     return Sale(
         external_id=external_id or str(uuid.uuid4()),
         device=device,
         source_device="mobile-app-v1.2",
         client_timestamp=at + timedelta(minutes=minutes_later),
-        received_at=NOON + timedelta(days=1),
+        received_at=received_at or NOON + timedelta(days=1),
         lines=tuple(lines),
     ).to_dict()
+
+
+def sale_now(*lines: Line, **changes) -> dict:
+    """A sale made and received just now: what counts as today's and as the last hour's."""
+    now = datetime.now(timezone.utc)
+    return sale(*lines, at=now, received_at=now, **changes)
+
+
+def fingerprint(raw: dict) -> str:
+    """A fingerprint of a sale's payload: the same for the same payload, as intake's is."""
+    return hashlib.sha256(repr(raw).encode()).hexdigest()
+
+
+def record(intake, raw: dict) -> Recorded:
+    """Record a sale (as `sale()` builds it) straight into intake, as the web app does; intake's answer."""
+    return intake.record(Sale.from_dict(raw), fingerprint(raw))
+
+
+def issue_tokens(sessions, redis_client, prefix: str, *devices: str, admin: bool | None = None) -> dict[str, str]:
+    """A token for each device, published to Redis as `salesync serve` does; device -> token. A device
+    named "admin..." gets an admin token, the others a till's, unless `admin` says for all."""
+    with sessions.begin() as session:
+        issued = {device: tokens.create(session, device, device.startswith("admin") if admin is None else admin)
+                  for device in devices}
+        tokens.publish(session, redis_client, prefix)
+    return issued
+
+
+def auth(token: str) -> dict:
+    """The Authorization header of a device's requests."""
+    return {"Authorization": f"Token {token}"}

@@ -17,6 +17,8 @@ from redis_queue.intake import Intake
 from postgres.tables import Base
 from config.settings import Settings
 from tests import servers
+from tests.builders import auth, issue_tokens
+from web.app import create_app
 
 _prefixes = itertools.count()
 
@@ -84,6 +86,24 @@ def redis_client(redis_url):
 @pytest.fixture
 def intake(redis_client, settings):
     return Intake.from_settings(redis_client, settings)
+
+
+@pytest.fixture
+def app(settings):
+    """The web app on this test's settings."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth_headers(sessions, settings, redis_client):
+    """Authorization headers of tills till-1 and till-2 and of an admin, their tokens published as serve does."""
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2", "admin")
+    return {device: auth(token) for device, token in issued.items()}
 
 
 # In CI every test must run: a skip there means something CI should provide is missing -------------

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.e2e.conftest import stack  # noqa: F401 (one running service per module: gunicorn, worker, beat)
+from tests.e2e.conftest import api, stack  # noqa: F401 (one running service per module: gunicorn, worker, beat)
 
 CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -4,13 +4,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 import requests
 
-from postgres import tokens
 from postgres.engine import make_sessions
 from config.settings import Settings
-from tests.e2e.faults import discard, make_stack
+from tests.e2e.faults import discard, issue_stack_tokens, make_stack
 from tests.processes import Stack, environment
 from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
 
@@ -22,10 +20,9 @@ def stack(database_url, redis_url, run_prefix, tmp_path_factory, engine):
                         data_dir=tmp_path_factory.mktemp("stack"))
     running = Stack(settings, environment(settings))
     running.sessions = make_sessions(engine)
-    with running.sessions.begin() as session:
-        running.tokens = {name: tokens.create(session, f"{name}-{time.time_ns()}", name == "admin")
-                          for name in ("till-1", "till-2", "admin")}
-        tokens.publish(session, redis.Redis.from_url(redis_url), settings.redis_prefix)
+    devices = {name: f"{name}-{time.time_ns()}" for name in ("till-1", "till-2", "admin")}
+    issued = issue_stack_tokens(running, *devices.values())
+    running.tokens = {name: issued[device] for name, device in devices.items()}
     try:
         yield running.start_all()
     finally:

@@ -20,10 +20,11 @@ import redis
 import requests
 from sqlalchemy import func, select
 
-from postgres import tokens
 from postgres.engine import make_sessions
 from postgres.tables import Product, RejectedSale, Sale, SaleItem
 from config.settings import Settings
+from tests.builders import issue_tokens
+from tests.polling import wait_until
 from tests.processes import Stack, environment
 
 START_STOCK = Decimal(100000)
@@ -37,9 +38,8 @@ def make_stack(engine, database_url: str, redis_url: str, prefix: str, data_dir,
     stack = Stack(settings, environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_SALES_RATE="0",
                                         SALESYNC_RETRY_AFTER="1", **env))
     stack.sessions = make_sessions(engine)
-    with stack.sessions.begin() as session:
-        stack.token = tokens.create(session, f"till-{uuid.uuid4().hex[:8]}", True)
-    publish_tokens(stack)
+    device = f"till-{uuid.uuid4().hex[:8]}"
+    stack.token = issue_stack_tokens(stack, device, admin=True)[device]
     return stack
 
 
@@ -73,20 +73,13 @@ def restarted_on_exit(stack: Stack, roles: tuple[str, ...] = ("worker",)):
         watcher.join()
 
 
-def publish_tokens(stack: Stack) -> None:
+def issue_stack_tokens(stack: Stack, *devices: str, admin: bool | None = None) -> dict[str, str]:
+    """Tokens for devices of this stack, published to its Redis (see `issue_tokens`); device -> token."""
     client = redis.Redis.from_url(stack.settings.redis_url)
-    with stack.sessions.begin() as session:
-        tokens.publish(session, client, stack.settings.redis_prefix)
-    client.close()
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
+    try:
+        return issue_tokens(stack.sessions, client, stack.settings.redis_prefix, *devices, admin=admin)
+    finally:
+        client.close()
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Analytics over HTTP: a late offline sale shows up after the next scheduled refresh, untouched by hand."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
+
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -12,13 +13,6 @@ pytestmark = pytest.mark.e2e
 def weekly(api, product_id):
     return api.get(f"/api/sales/analytics/?product_id={product_id}&start_date=2026-01-01"
                    f"&end_date=2026-01-31&period=weekly").json()
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
 
 
 def test_a_sale_dated_weeks_back_changes_the_report_after_the_next_refresh(api):
@@ -33,11 +27,11 @@ def test_a_sale_dated_weeks_back_changes_the_report_after_the_next_refresh(api):
         assert till.settled(sale["external_id"])["status"] == "applied"
 
     post("10.5", "2026-01-27T10:00:00Z")
-    first = wait_for(lambda: (r := weekly(till, bread["id"]))["total_quantity_sold"] == "10.5" and r)
+    first = wait_until(lambda: (r := weekly(till, bread["id"]))["total_quantity_sold"] == "10.5" and r, interval=0.2)
     assert first, "the scheduled refresh never included the sale"
 
     post("1.5", "2026-01-02T08:00:00Z")  # an offline till reconnects with a sale from weeks ago
-    second = wait_for(lambda: (r := weekly(till, bread["id"]))["total_quantity_sold"] == "12" and r)
+    second = wait_until(lambda: (r := weekly(till, bread["id"]))["total_quantity_sold"] == "12" and r, interval=0.2)
 
     assert second, "the late sale never reached the report"
     assert second["period_breakdown"][0] == {"date": "2026-01-01", "quantity": "1.5", "revenue": "3.00"}

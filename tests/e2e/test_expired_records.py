@@ -11,19 +11,17 @@ import uuid
 
 import pytest
 
-from postgres import tokens
 from tests.e2e.conftest import Api
-from tests.e2e.faults import publish_tokens
+from tests.e2e.faults import issue_stack_tokens
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_post_after_the_record_expired_is_refused_if_different_and_applied_once_if_identical(stack_factory):
     stack = stack_factory("expiry", SALESYNC_RECORD_TTL="2")
-    with stack.sessions.begin() as session:
-        names = {name: f"{name}-{uuid.uuid4().hex[:6]}" for name in ("till-1", "till-2")}
-        till_1, till_2 = (Api(stack.url, tokens.create(session, names[name], False)) for name in ("till-1", "till-2"))
-    publish_tokens(stack)
+    names = {name: f"{name}-{uuid.uuid4().hex[:6]}" for name in ("till-1", "till-2")}
+    issued = issue_stack_tokens(stack, *names.values())
+    till_1, till_2 = (Api(stack.url, issued[names[name]]) for name in ("till-1", "till-2"))
     admin = Api(stack.url, stack.token)
     product = admin.post("/api/products/", {"sku": f"JUICE-{uuid.uuid4().hex[:6]}", "name": "Juice",
                                             "stock": "100", "unit_price": "1.00"}).json()["id"]

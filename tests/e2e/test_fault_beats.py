@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.e2e.faults import Till, applied, discard, make_stack, tally, wait_until
+from tests.e2e.faults import Till, applied, discard, make_stack, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 REFRESH_SENT = "Sending due task refresh-rollup"  # what celery beat logs as it sends one

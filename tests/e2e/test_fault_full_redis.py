@@ -14,9 +14,10 @@ import pytest
 import redis
 
 from postgres.engine import make_engine
-from tests.e2e.faults import Answer, Till, discard, make_stack, sales, tally, wait_until
+from tests.e2e.faults import Answer, Till, discard, make_stack, sales, tally
 from tests.e2e.test_fault_postgres import OwnPostgres, own_postgres  # noqa: F401 (fixture)
 from tests.e2e.test_fault_redis import OwnRedis, production_durability
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 MAXMEMORY = 8 * 1024 * 1024

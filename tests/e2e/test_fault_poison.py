@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import text
 
 from postgres.apply import MAX_ATTEMPTS
-from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 SALESYNC = shutil.which("salesync", path=str(Path(sys.executable).parent))

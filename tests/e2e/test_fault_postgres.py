@@ -15,7 +15,8 @@ import requests
 from cli import embedded
 from postgres.engine import make_engine, migrate
 from redis_queue.intake import GROUP
-from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, discard, make_stack, sales, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from cli import embedded
-from tests.e2e.faults import Till, discard, make_stack, restarted_on_exit, sales, tally, wait_until
+from tests.e2e.faults import Till, discard, make_stack, restarted_on_exit, sales, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 PRODUCTION_CONF = Path(__file__).resolve().parents[2] / "deploy" / "redis.conf"

@@ -17,7 +17,8 @@ import psutil
 import pytest
 import requests
 
-from tests.e2e.faults import Till, applied, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, sales, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 

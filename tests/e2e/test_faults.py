@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.faults import Till, applied, sales, tally, wait_until
+from tests.e2e.faults import Till, applied, sales, tally
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 SALES = 400

@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from postgres import tokens
 from postgres.tables import ApiToken
 from tests import servers
+from tests.builders import auth, issue_tokens
 from tests.processes import Stack, environment
 from web.app import create_app
 
@@ -30,17 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def sale(**changes) -> dict:
     return {"external_id": str(uuid.uuid4()), "items": [{"product": 1, "quantity": "1", "unit_price": "2"}], **changes}
-
-
-def issue(sessions, redis_client, prefix: str, *devices: str) -> dict[str, str]:
-    with sessions.begin() as session:
-        issued = {device: tokens.create(session, device, device.startswith("admin")) for device in devices}
-        tokens.publish(session, redis_client, prefix)
-    return issued
-
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Token {token}"}
 
 
 def revoke(sessions, redis_client, prefix: str, device: str) -> None:
@@ -52,7 +42,7 @@ def revoke(sessions, redis_client, prefix: str, device: str) -> None:
 # Tokens at rest -------------------------------------------------------------------------------------
 
 def test_tokens_are_stored_and_logged_only_as_hashes(settings, sessions, redis_client, caplog):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
     client = create_app(settings).test_client()
     with caplog.at_level(logging.DEBUG):
         for token in issued.values():
@@ -111,7 +101,7 @@ def test_no_secret_is_compared_with_a_plain_equality():
 # Who may see what ------------------------------------------------------------------------------------
 
 def test_another_devices_sale_is_answered_exactly_as_an_unknown_one(settings, sessions, redis_client):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "till-2", "admin")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2", "admin")
     client = create_app(settings).test_client()
     mine = sale()
     assert client.post("/api/sales/", json=mine, headers=auth(issued["till-1"])).status_code == 202
@@ -128,7 +118,7 @@ def test_another_devices_sale_is_answered_exactly_as_an_unknown_one(settings, se
 
 
 def test_a_device_token_cannot_call_admin_endpoints_and_changes_nothing(settings, sessions, redis_client):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
     client = create_app(settings).test_client()
     product = client.post("/api/products/", json={"sku": "MILK", "name": "Milk", "stock": "5"},
                           headers=auth(issued["admin"])).json
@@ -147,7 +137,7 @@ def test_a_device_token_cannot_call_admin_endpoints_and_changes_nothing(settings
 # Rate limit (in process: exact, since the bucket barely refills) --------------------------------------
 
 def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(settings, sessions, redis_client, intake):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
     client = create_app(settings.model_copy(update=dict(rate_limit=0.01, rate_burst=3))).test_client()
     batch = {"sales": [sale() for _ in range(50)]}
 
@@ -166,7 +156,7 @@ def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(setting
 
 def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(settings, sessions, redis_client,
                                                                                intake):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1")
     client = create_app(settings.model_copy(update=dict(sales_rate=0.01, sales_burst=120))).test_client()
 
     first = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(100)]}, headers=auth(issued["till-1"]))
@@ -183,7 +173,7 @@ def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(
 
 
 def test_refused_bodies_count_against_the_rate_limit_too(settings, sessions, redis_client, intake):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1")
     client = create_app(settings.model_copy(update=dict(rate_limit=0.01, rate_burst=3))).test_client()
     bad = {"items": [{"product": 1, "quantity": "1.00001"}]}  # more places than a quantity may have
 
@@ -200,7 +190,7 @@ INTERNALS = re.compile(r"Traceback|File \"|psycopg2|sqlalchemy|SELECT |INSERT |U
 
 
 def test_a_database_error_answers_without_stack_trace_or_sql(settings, sessions, redis_client, database_url, tmp_path):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
     # A database without salesync's tables: every query fails inside PostgreSQL.
     with servers.postgres_database(database_url, tmp_path, prefix="salesync_empty") as empty:
         client = create_app(settings.model_copy(update=dict(database_url=empty))).test_client()
@@ -306,7 +296,7 @@ def fresh_get(url: str, token: str) -> requests.Response:
 @pytest.mark.e2e
 def test_a_revoked_token_stops_working_on_every_web_worker_within_the_cache_time(web, settings, sessions,
                                                                                redis_client):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1")
     url = f"{web.url}/api/products/"
     assert {fresh_get(url, issued["till-1"]).status_code for _ in range(12)} == {200}  # cached on the workers
 
@@ -322,7 +312,7 @@ def test_a_revoked_token_stops_working_on_every_web_worker_within_the_cache_time
 
 @pytest.mark.e2e
 def test_the_rate_limit_is_shared_by_all_web_workers(web, settings, sessions, redis_client):
-    issued = issue(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
+    issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
     url = f"{web.url}/api/alerts/"
     started = time.monotonic()
     answers = [fresh_get(url, issued["till-1"]) for _ in range(50)]

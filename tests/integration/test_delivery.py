@@ -1,7 +1,6 @@
 """The Redis stream between intake and apply: nothing is lost when a worker dies before acknowledging."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from datetime import datetime, timezone
@@ -10,20 +9,15 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from domain.sale import Sale
 from postgres import catalog
 from web import views
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from redis_queue.intake import GROUP
 from postgres.tables import Product
 from postgres.tables import Sale as SaleRow
-from tests.builders import line, sale
+from tests.builders import line, record, sale
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
-
-
-def record(intake, raw: dict):
-    return intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
 
 
 def drain_once(intake, sessions, consumer, count=100, reclaim_after_ms=60_000) -> int:

@@ -18,7 +18,6 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from sqlalchemy import func, select
 
 from postgres import catalog
-from postgres import tokens
 from postgres.tables import Base, Product
 from tests.e2e.openapi_check import contract
 from web.app import create_app
@@ -30,15 +29,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def fuzzed(settings, sessions, redis_client):
+def fuzzed(settings, sessions, redis_client, auth_headers):
     """The real app (rate limit off: the fuzzer is one busy client), a product, a device and an admin."""
     with sessions.begin() as session:
-        issued = {name: tokens.create(session, name, name == "admin") for name in ("till-1", "admin")}
-        tokens.publish(session, redis_client, settings.redis_prefix)
         catalog.create_product(session, sku="MILK", name="Milk", is_volatile=False, unit_price=None,
                                stock=10, reorder_level=5)
     app = create_app(settings.model_copy(update=dict(rate_limit=0)))
-    return {"app": app, "headers": {name: {"Authorization": f"Token {token}"} for name, token in issued.items()},
+    return {"app": app, "headers": auth_headers,
             "state": lambda: state(sessions, redis_client, settings.redis_prefix)}
 
 

@@ -8,15 +8,10 @@ import uuid
 import pytest
 
 from cli.embedded import free_port
-from postgres import tokens
 from redis_queue.counters import WorkerMetrics
+from tests.builders import auth, issue_tokens
 from tests.prometheus_text import samples, value
 from web.app import create_app
-
-
-@pytest.fixture
-def client(settings):
-    return create_app(settings).test_client()
 
 
 def scrape(client) -> dict[tuple, float]:
@@ -26,13 +21,12 @@ def scrape(client) -> dict[tuple, float]:
 
 
 def test_queue_depth_and_sync_lag_count_sales_no_worker_has_applied(client, sessions, settings, redis_client):
-    with sessions.begin() as session:
-        token = tokens.create(session, f"till-{uuid.uuid4().hex[:6]}", False)
-        tokens.publish(session, redis_client, settings.redis_prefix)
+    device = f"till-{uuid.uuid4().hex[:6]}"
+    token = issue_tokens(sessions, redis_client, settings.redis_prefix, device)[device]
     assert value(scrape(client), "salesync_sync_lag_seconds") == 0
     for _ in range(3):
         sale = {"external_id": str(uuid.uuid4()), "items": [{"product": 1, "quantity": "1", "unit_price": "1"}]}
-        assert client.post("/api/sales/", json=sale, headers={"Authorization": f"Token {token}"}).status_code == 202
+        assert client.post("/api/sales/", json=sale, headers=auth(token)).status_code == 202
     time.sleep(0.05)  # the lag is an age: let the oldest sale age measurably
 
     found = scrape(client)

@@ -6,27 +6,10 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-from postgres import tokens
 from tests.e2e.openapi_check import Contract
-from web.app import create_app
 from web.openapi import document
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
-
-
-@pytest.fixture
-def app(settings):
-    return create_app(settings)
-
-
-@pytest.fixture
-def admin(sessions, settings, redis_client):
-    with sessions.begin() as session:
-        token = tokens.create(session, "admin", True)
-        tokens.publish(session, redis_client, settings.redis_prefix)
-    return {"Authorization": f"Token {token}"}
 
 
 def test_the_document_is_served_without_a_token(app):
@@ -78,8 +61,8 @@ def test_every_status_code_in_the_api_reference_is_in_the_document():
         assert operations and statuses - {405, 308} <= documented, f"{method.upper()} {path}"
 
 
-def test_the_contract_check_passes_real_answers_and_refuses_broken_ones(app, admin):
-    client, contract = app.test_client(), Contract(document())
+def test_the_contract_check_passes_real_answers_and_refuses_broken_ones(client, auth_headers):
+    admin, contract = auth_headers["admin"], Contract(document())
     created = client.post("/api/products/", json={"sku": "MILK", "name": "Milk", "stock": "20"}, headers=admin)
     listed = client.get("/api/products/", headers=admin)
     for response, method, path in [(created, "POST", "/api/products/"), (listed, "GET", "/api/products/")]:

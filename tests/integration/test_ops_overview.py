@@ -1,41 +1,15 @@
 """GET /api/ops/overview/ (the dashboard's data) and the lag samples beat writes, against real servers."""
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import pytest
-
-from domain.sale import Sale
 from postgres import catalog
 from redis_queue import samples
 from postgres import rollup
-from postgres import tokens
 from postgres.apply import apply_isolating
-from tests.builders import line, sale
-from web.app import create_app
-
-
-@pytest.fixture
-def client(settings):
-    return create_app(settings).test_client()
-
-
-@pytest.fixture
-def headers(sessions, settings, redis_client):
-    with sessions.begin() as session:
-        issued = {name: tokens.create(session, name, name == "admin") for name in ("till-1", "admin")}
-        tokens.publish(session, redis_client, settings.redis_prefix)
-    return {name: {"Authorization": f"Token {token}"} for name, token in issued.items()}
-
-
-def record(intake, *lines) -> str:
-    now = datetime.now(timezone.utc)
-    raw = {**sale(*lines, at=now), "received_at": now.isoformat()}
-    intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
-    return raw["external_id"]
+from tests.builders import line, record, sale_now
 
 
 def drain(intake, sessions) -> dict[str, dict]:
@@ -45,13 +19,13 @@ def drain(intake, sessions) -> dict[str, dict]:
     return statuses
 
 
-def test_the_overview_needs_an_admin_token(client, headers):
+def test_the_overview_needs_an_admin_token(client, auth_headers):
     assert client.get("/api/ops/overview/").status_code == 401
-    refused = client.get("/api/ops/overview/", headers=headers["till-1"])
+    refused = client.get("/api/ops/overview/", headers=auth_headers["till-1"])
     assert (refused.status_code, refused.json["title"]) == (403, "Forbidden")
 
 
-def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(client, headers, sessions, intake,
+def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(client, auth_headers, sessions, intake,
                                                                             settings):
     with sessions.begin() as session:
         def product(sku, stock, reorder, volatile=False):
@@ -59,16 +33,20 @@ def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(clie
                                           unit_price=Decimal("1.00"), stock=Decimal(stock),
                                           reorder_level=Decimal(reorder)).id
         juice, milk, bread = product("JUICE", 10, 5), product("MILK", 100, 5), product("BREAD", 0, 0, True)
-    record(intake, line(juice, quantity="6", unit_price="2.50"))  # stock 4, below 5: an alert opens
-    record(intake, line(milk, quantity="1", unit_price="0.99"), line(bread, quantity="0.5", unit_price="3.00"))
-    record(intake, line(milk, quantity="2", unit_price="0.99"))
-    rejected = record(intake, line(999_999))
+    record(intake, sale_now(line(juice, quantity="6", unit_price="2.50")))  # stock 4, below 5: an alert opens
+    record(intake, sale_now(line(milk, quantity="1", unit_price="0.99"),
+                            line(bread, quantity="0.5", unit_price="3.00")))
+    record(intake, sale_now(line(milk, quantity="2", unit_price="0.99")))
+    rejected = sale_now(line(999_999))
+    record(intake, rejected)
     drain(intake, sessions)
-    waiting = [record(intake, line(milk)), record(intake, line(juice))]
+    waiting = [sale_now(line(milk)), sale_now(line(juice))]
+    for raw in waiting:
+        record(intake, raw)
     with sessions.begin() as session:
         rollup.refresh(session, settings.timezone)
 
-    response = client.get("/api/ops/overview/", headers=headers["admin"])
+    response = client.get("/api/ops/overview/", headers=auth_headers["admin"])
 
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -84,19 +62,19 @@ def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(clie
     assert [(p["sku"], p["quantity"], p["revenue"]) for p in body["top_sellers"]["products"]] == [
         ("JUICE", "6", "15.00"), ("MILK", "3", "2.97"), ("BREAD", "0.5", "1.50")]
     assert [(r["external_id"], r["reason"]) for r in body["recent_rejections"]] == [
-        (rejected, "product 999999 does not exist; send product_data to create it")]
+        (rejected["external_id"], "product 999999 does not exist; send product_data to create it")]
 
 
-def test_samples_keep_the_last_hour_of_lag_and_depth(client, headers, intake, sessions):
+def test_samples_keep_the_last_hour_of_lag_and_depth(client, auth_headers, intake, sessions):
     key = samples.samples_key(intake.prefix)
     stale = samples.measure(intake)
     stale["at_ms"] -= 2 * 3600 * 1000  # from two hours ago: trimmed by the next sample
     intake.redis.zadd(key, {json.dumps(stale): stale["at_ms"]})
     first = samples.sample(intake)
-    record(intake, line(1))
+    record(intake, sale_now(line(1)))
     second = samples.sample(intake)
 
-    history = client.get("/api/ops/overview/", headers=headers["admin"]).json["history"]
+    history = client.get("/api/ops/overview/", headers=auth_headers["admin"]).json["history"]
 
     assert intake.redis.zcard(key) == 2
     assert [point["queue_depth"] for point in history] == [0, 1, 1]  # two samples, then the live point

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
 import time
@@ -11,13 +10,12 @@ from decimal import Decimal
 
 from sqlalchemy import select, text
 
-from domain.sale import Sale
 from postgres import catalog
 from recovery import replay
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from postgres.tables import Product, RejectedSale
 from postgres.tables import Sale as SaleRow
-from tests.builders import line, sale
+from tests.builders import fingerprint, line, record, sale
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -40,8 +38,7 @@ def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_l
                                        unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
     missing = juice + 1000
     raw = sale(line(missing, quantity="2"))
-    fingerprint = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
-    intake.record(Sale.from_dict(raw), fingerprint)
+    record(intake, raw)
     drain(intake, sessions)
     assert intake.status(raw["external_id"])["status"] == "rejected"
     with sessions() as session:
@@ -55,8 +52,8 @@ def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_l
         assert replay.replay(session, intake, [raw["external_id"], "00000000-0000-0000-0000-000000000000"]) \
             == [raw["external_id"]]
 
-    record = intake.status(raw["external_id"])
-    assert (record["status"], record["fingerprint"], "error" in record) == ("queued", fingerprint, False)
+    queued = intake.status(raw["external_id"])
+    assert (queued["status"], queued["fingerprint"], "error" in queued) == ("queued", fingerprint(raw), False)
     drain(intake, sessions)
     assert intake.status(raw["external_id"])["status"] == "applied"
     with sessions() as session:
@@ -89,7 +86,7 @@ def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessi
         juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
                                        unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
     raw = sale(line(juice + 1000))
-    intake.record(Sale.from_dict(raw), "f")
+    record(intake, raw)
     drain(intake, sessions)
     with sessions.begin() as session:
         session.add(Product(id=juice + 1000, sku="LATE-1", name="Late", is_volatile=False, unit_price=Decimal("1"),

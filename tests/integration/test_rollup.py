@@ -11,9 +11,8 @@ from sqlalchemy import text
 
 from postgres import catalog
 from postgres import rollup
-from postgres import tokens
 from postgres.apply import apply_batch, apply_isolating
-from tests.builders import line, sale
+from tests.builders import auth, issue_tokens, line, sale
 from web.app import create_app
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
@@ -104,14 +103,12 @@ def test_changing_the_reporting_zone_rebuilds_the_days(sessions):
 @pytest.fixture
 def analytics(settings, sessions, redis_client):
     """GET the analytics endpoint for a given reporting zone, as a device would."""
-    with sessions.begin() as session:
-        token = tokens.create(session, "till-analytics", False)
-        tokens.publish(session, redis_client, settings.redis_prefix)
+    token = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-analytics")["till-analytics"]
     clients = {}
 
     def get(tz="UTC", **params):
         client = clients.setdefault(tz, create_app(settings.model_copy(update=dict(timezone=tz))).test_client())
-        return client.get("/api/sales/analytics/", query_string=params, headers={"Authorization": f"Token {token}"})
+        return client.get("/api/sales/analytics/", query_string=params, headers=auth(token))
     return get
 
 

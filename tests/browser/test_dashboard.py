@@ -2,77 +2,18 @@
 token, then draws today's top sellers, and the chart really renders (checked on a screenshot)."""
 from __future__ import annotations
 
-import os
-import struct
-import time
+import io
 import uuid
-import zlib
 
 import pytest
+from PIL import Image
+
+from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
 BAR_COLOUR = (0x25, 0x63, 0xEB)  # --top in dashboard.css
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return result
-
-
-def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
-    """(width, height, RGB pixels) of an 8-bit RGB or RGBA PNG, as Chromium writes screenshots."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, idat, header = 8, b"", None
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        chunk = data[position + 8:position + 8 + length]
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", chunk)
-        elif kind == b"IDAT":
-            idat += chunk
-        position += 12 + length
-    width, height, depth, colour_type, _, _, interlace = header
-    assert depth == 8 and colour_type in (2, 6) and interlace == 0, header
-    channels = 3 if colour_type == 2 else 4
-    raw, stride = zlib.decompress(idat), width * channels
-    rows, previous = [], bytearray(stride)
-    for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up, up_left = previous[i], previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                p = left + up - up_left
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else up_left)) & 0xFF
-        rows.append(line)
-        previous = line
-    pixels = [tuple(row[x * channels:x * channels + 3]) for row in rows for x in range(width)]
-    return width, height, pixels
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (Debian package 'chromium')")
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(stack, api, browser, tmp_path):
@@ -90,8 +31,8 @@ def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(st
              for sku, (price, quantity) in sold.items()]
     assert [till.post("/api/sales/", body).status_code for body in sales] == [202, 202, 202]
     assert [till.settled(body["external_id"])["status"] for body in sales] == ["applied"] * 3
-    overview = wait_for(lambda: (body := admin.get("/api/ops/overview/").json())
-                        and set(sold) <= {p["sku"] for p in body["top_sellers"]["products"]} and body)
+    overview = wait_until(lambda: (body := admin.get("/api/ops/overview/").json())
+                          and set(sold) <= {p["sku"] for p in body["top_sellers"]["products"]} and body, interval=0.2)
     assert overview, "the rollup never counted today's sales"
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -126,7 +67,8 @@ def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(st
     assert int(page.text_content("#kpi-applied")) >= 3
 
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    width, height, pixels = decode_png(page.locator("#top-sellers").screenshot())
+    chart = Image.open(io.BytesIO(page.locator("#top-sellers").screenshot())).convert("RGB")
+    (width, height), pixels = chart.size, chart.get_flattened_data()
     near_bar = sum(1 for p in pixels if all(abs(c - b) <= 24 for c, b in zip(p, BAR_COLOUR)))
     assert len(set(pixels)) > 10, "the chart region is blank"
     assert near_bar > 0.03 * width * height, f"only {near_bar} of {width * height} pixels are bar-coloured"
