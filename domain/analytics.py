@@ -25,18 +25,18 @@ class DayTotal:
 
 
 @dataclass(frozen=True)
-class Bucket:
+class PeriodTotal:
     start: date  # the Monday (weekly) or the 1st (monthly), or start_date when clipped
     quantity: Decimal
     revenue: Decimal
 
 
 @dataclass(frozen=True)
-class Report:
+class SalesReport:
     quantity: Decimal
     revenue: Decimal
     average_unit_price: Decimal | None  # revenue / quantity, weighted; None when nothing sold
-    buckets: tuple[Bucket, ...]
+    buckets: tuple[PeriodTotal, ...]
 
 
 def check_range(start: date, end: date, period: str) -> None:
@@ -69,7 +69,7 @@ def bucket_starts(start: date, end: date, period: str) -> list[date]:
     return starts
 
 
-def report(days: Iterable[DayTotal], start: date, end: date, period: str) -> Report:
+def report(days: Iterable[DayTotal], start: date, end: date, period: str) -> SalesReport:
     check_range(start, end, period)
     sums = {first: [Decimal(0), Decimal(0)] for first in bucket_starts(start, end, period)}
     for total in days:
@@ -77,10 +77,10 @@ def report(days: Iterable[DayTotal], start: date, end: date, period: str) -> Rep
             bucket = sums[bucket_start(total.day, period, start)]
             bucket[0] = EXACT.add(bucket[0], total.quantity)
             bucket[1] = EXACT.add(bucket[1], total.revenue)
-    buckets = tuple(Bucket(first, quantity, revenue) for first, (quantity, revenue) in sums.items())
+    buckets = tuple(PeriodTotal(first, quantity, revenue) for first, (quantity, revenue) in sums.items())
     quantity = reduce(EXACT.add, (b.quantity for b in buckets), Decimal(0))
     revenue = reduce(EXACT.add, (b.revenue for b in buckets), Decimal(0))
-    return Report(quantity, revenue, average_price(quantity, revenue), buckets)
+    return SalesReport(quantity, revenue, average_price(quantity, revenue), buckets)
 
 
 def average_price(quantity: Decimal, revenue: Decimal) -> Decimal | None:

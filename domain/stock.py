@@ -11,7 +11,7 @@ from domain.sale import Sale
 
 
 @dataclass(frozen=True)
-class Product:
+class ProductState:
     """A product's state as the apply step locked it."""
 
     id: int
@@ -53,11 +53,11 @@ class StockFellBelowReorder:
 class Effects:
     """What a batch of sales changes: only products that changed appear."""
 
-    products: dict[int, Product] = field(default_factory=dict)
+    products: dict[int, ProductState] = field(default_factory=dict)
     alerts: list[StockFellBelowReorder] = field(default_factory=list)
 
 
-def price_sale(sale: Sale, products: Mapping[int, Product], ids_by_sku: Mapping[str, int]) -> PricedSale:
+def price_sale(sale: Sale, products: Mapping[int, ProductState], ids_by_sku: Mapping[str, int]) -> PricedSale:
     """Server-side totals: subtotal = quantity x unit price exactly, total = sum of subtotals."""
     lines = tuple(_price_line(line, products, ids_by_sku) for line in sale.lines)
     total = Decimal(0)
@@ -77,9 +77,9 @@ def _price_line(line, products, ids_by_sku) -> PricedLine:
     return PricedLine(product_id, line.quantity, unit_price, EXACT.multiply(line.quantity, unit_price))
 
 
-def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, Product]) -> Effects:
+def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, ProductState]) -> Effects:
     """Stock down for tracked products (negative allowed), newest price kept for volatile ones."""
-    changed: dict[int, Product] = {}
+    changed: dict[int, ProductState] = {}
     for priced in sales:
         for line in priced.lines:
             product = changed.get(line.product_id) or products[line.product_id]
@@ -89,7 +89,7 @@ def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, Product]) ->
     return Effects(changed, [alert for p in changed.values() if (alert := _low_stock(p))])
 
 
-def _sell(product: Product, line: PricedLine, sold_at: datetime) -> Product:
+def _sell(product: ProductState, line: PricedLine, sold_at: datetime) -> ProductState:
     if not product.is_volatile:
         return replace(product, stock=EXACT.subtract(product.stock, line.quantity))
     if product.price_set_at is None or sold_at > product.price_set_at:
@@ -98,13 +98,13 @@ def _sell(product: Product, line: PricedLine, sold_at: datetime) -> Product:
     return product
 
 
-def _low_stock(product: Product) -> StockFellBelowReorder | None:
+def _low_stock(product: ProductState) -> StockFellBelowReorder | None:
     if product.is_volatile or product.has_open_alert or product.stock >= product.reorder_level:
         return None
     return StockFellBelowReorder(product.id, product.stock, product.reorder_level)
 
 
-def adjust_stock(product: Product, quantity: Decimal) -> tuple[Product, StockFellBelowReorder | None, bool]:
+def adjust_stock(product: ProductState, quantity: Decimal) -> tuple[ProductState, StockFellBelowReorder | None, bool]:
     """An operator's signed stock adjustment: the new state, an alert to open, whether to resolve one."""
     adjusted = replace(product, stock=EXACT.add(product.stock, quantity))
     resolves = product.has_open_alert and adjusted.stock >= adjusted.reorder_level

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from domain.sale import Failures, NewProduct, Sale
-from domain.stock import Effects, PricedSale, Product, SaleRejected, apply_sales, price_sale
+from domain.stock import Effects, PricedSale, ProductState, SaleRejected, apply_sales, price_sale
 from postgres import tables
 from postgres import statuses as records
 from postgres.catalog import open_alerts
@@ -81,7 +81,7 @@ def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
         session.execute(insert(tables.RejectedSale).on_conflict_do_nothing(), rows)
 
 
-def _unknown_products(sales: list[Sale], known: dict[int, Product]) -> dict[str, str]:
+def _unknown_products(sales: list[Sale], known: dict[int, ProductState]) -> dict[str, str]:
     rejected = {}
     for sale in sales:
         missing = sorted({line.product_id for line in sale.lines
@@ -110,7 +110,7 @@ def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
     return {sku: product_id for sku, product_id in found}
 
 
-def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[int, Product]:
+def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[int, ProductState]:
     if not ids:
         return {}
     p = tables.Product
@@ -121,7 +121,7 @@ def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[
         # Fixed lock order (by id) so workers applying overlapping batches never deadlock. NO KEY
         # UPDATE leaves the key-share locks of other workers' sale_items inserts unblocked.
         query = query.with_for_update(of=p, key_share=True)
-    return {row[0]: Product(*row) for row in session.execute(query)}
+    return {row[0]: ProductState(*row) for row in session.execute(query)}
 
 
 def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict[str, str | None],

@@ -43,7 +43,7 @@ def adjust_stock(session: Session, product_id: int, quantity: Decimal, reason: s
     if product is None:
         return None
     has_open = bool(session.scalar(select(exists().where(StockAlert.product_id == product_id, StockAlert.status == "open"))))
-    state = stock.Product(product.id, product.is_volatile, product.unit_price, product.stock,
+    state = stock.ProductState(product.id, product.is_volatile, product.unit_price, product.stock,
                           product.reorder_level, product.price_set_at, has_open)
     adjusted, alert, resolves = stock.adjust_stock(state, quantity)
     product.stock = adjusted.stock
@@ -66,7 +66,7 @@ def list_alerts(session: Session, status: str | None) -> list[StockAlert]:
 
 
 def _alert_if_low(session: Session, product: Product) -> None:
-    state = stock.Product(product.id, product.is_volatile, product.unit_price, product.stock, product.reorder_level)
+    state = stock.ProductState(product.id, product.is_volatile, product.unit_price, product.stock, product.reorder_level)
     _, alert, _ = stock.adjust_stock(state, Decimal(0))
     open_alerts(session, [alert] if alert else [])
 

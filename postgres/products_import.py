@@ -175,7 +175,7 @@ def _fields(row: Row) -> dict:
 
 def _open_alerts_if_low(session: Session, products: list[tuple[int, Row, Decimal]]) -> None:
     """As creating a product by the API does: a tracked product below its reorder level gets an alert."""
-    alerts = [stock.adjust_stock(stock.Product(product_id, row.is_volatile, row.unit_price, level,
+    alerts = [stock.adjust_stock(stock.ProductState(product_id, row.is_volatile, row.unit_price, level,
                                                row.reorder_level), Decimal(0))[1]
               for product_id, row, level in products]
     open_alerts(session, [alert for alert in alerts if alert])

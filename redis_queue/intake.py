@@ -34,7 +34,7 @@ return deleted
 
 
 @dataclass(frozen=True)
-class Bucket:
+class RateBucket:
     """A caller's rate-limit bucket (token_bucket.lua): `rate` requests a second, `burst` at once."""
     key: str
     rate: float
@@ -77,7 +77,7 @@ class Intake:
     def from_settings(cls, client: redis.Redis, settings) -> Intake:
         return cls(client, settings.redis_prefix, settings.record_ttl, settings.max_queued, settings.redis_high_water)
 
-    def record(self, sale: Sale, fingerprint: str, buckets: tuple[Bucket, ...] = ()) -> Recorded:
+    def record(self, sale: Sale, fingerprint: str, buckets: tuple[RateBucket, ...] = ()) -> Recorded:
         """Record one sale; with `buckets` (the caller's request bucket, then its sales bucket),
         take one from each first, in the same round trip, and record nothing if one is empty
         ("limited")."""

@@ -6,14 +6,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, request
 
-from domain.analytics import Report, ReportError, average_price, check_range, report
+from domain.analytics import SalesReport, ReportError, average_price, check_range, report
 from domain.money import format_amount, format_quantity
 from postgres import rollup
 from postgres.tables import Product
 from postgres.statuses import timestamp
 from web.views import product_view
 from web.auth import authenticate
-from web.problems import Problem, invalid
+from web.problems import ProblemError, invalid
 
 blueprint = Blueprint("analytics", __name__)
 DEFAULT_DAYS = 30
@@ -31,7 +31,7 @@ def sales_analytics():
         if product_id is not None:
             product = session.get(Product, product_id)
             if product is None:
-                raise Problem(404, "Not Found", f"No product {product_id}.")
+                raise ProblemError(404, "Not Found", f"No product {product_id}.")
         body = {"product": product and product_view(product), "period": period,
                 "start_date": start.isoformat(), "end_date": end.isoformat(),
                 **totals(report(rollup.daily_totals(session, start, end, product_id), start, end, period))}
@@ -89,7 +89,7 @@ def figures(quantity, revenue) -> dict:
             "average_unit_price": None if average is None else format_amount(average)}
 
 
-def totals(result: Report) -> dict:
+def totals(result: SalesReport) -> dict:
     return {**figures(result.quantity, result.revenue),
             "period_breakdown": [{"date": b.start.isoformat(), "quantity": format_quantity(b.quantity),
                                   "revenue": format_amount(b.revenue)} for b in result.buckets]}

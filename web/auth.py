@@ -6,7 +6,7 @@ import time
 from flask import current_app, g, request
 
 from postgres.tokens import Caller, lookup
-from web.problems import Problem
+from web.problems import ProblemError
 
 CACHE_LIMIT = 10_000
 
@@ -30,8 +30,8 @@ class TokenCache:
         self.entries[token] = (caller, time.monotonic() + self.seconds)
 
 
-def unauthorized(detail: str) -> Problem:
-    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Token"})
+def unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Token"})
 
 
 def authenticate(admin: bool = False, limit: bool = True) -> Caller:
@@ -51,6 +51,6 @@ def authenticate(admin: bool = False, limit: bool = True) -> Caller:
     if limit:
         res.limiter.check(caller.device)
     if admin and not caller.is_admin:
-        raise Problem(403, "Forbidden", "This endpoint needs an admin token.")
+        raise ProblemError(403, "Forbidden", "This endpoint needs an admin token.")
     g.caller = caller
     return caller

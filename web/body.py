@@ -9,7 +9,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from web.problems import Problem, invalid
+from web.problems import ProblemError, invalid
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -20,13 +20,13 @@ def _no_constants(name: str):
 
 def read_json():
     if not request.is_json:
-        raise Problem(415, "Unsupported Media Type", "Send the body as JSON with Content-Type: application/json.")
+        raise ProblemError(415, "Unsupported Media Type", "Send the body as JSON with Content-Type: application/json.")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug raises 413 here
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
     except (ValueError, RecursionError) as error:
         detail = str(error) if isinstance(error, ValueError) else "nested too deeply"
-        raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {detail}"[:300]) from None
+        raise ProblemError(400, "Malformed JSON", f"The body is not valid JSON: {detail}"[:300]) from None
 
 
 def parse(model: type[Model], data: object) -> Model:

@@ -9,7 +9,7 @@ from postgres import catalog
 from web.views import alert_view, product_view
 from web.auth import authenticate
 from web.body import parse, read_json
-from web.problems import Problem
+from web.problems import ProblemError
 from web.schemas import ProductIn, StockAdjustmentIn
 
 blueprint = Blueprint("catalog", __name__)
@@ -35,7 +35,7 @@ def get_product(product_id: int):
     with sessions()() as session:
         product = catalog.get_product(session, product_id)
         if product is None:
-            raise Problem(404, "Not Found", f"No product {product_id}.")
+            raise ProblemError(404, "Not Found", f"No product {product_id}.")
         return product_view(product)
 
 
@@ -48,7 +48,7 @@ def create_product():
             product = catalog.create_product(session, **body.model_dump())
             view = product_view(product)
     except catalog.SkuTaken as error:
-        raise Problem(409, "Conflict", str(error)) from None
+        raise ProblemError(409, "Conflict", str(error)) from None
     return view, 201, {"Location": f"/api/products/{view['id']}/"}
 
 
@@ -60,7 +60,7 @@ def adjust_stock(product_id: int):
         product = catalog.adjust_stock(session, product_id, body.quantity, body.reason, caller.device,
                                        datetime.now(timezone.utc))
         if product is None:
-            raise Problem(404, "Not Found", f"No product {product_id}.")
+            raise ProblemError(404, "Not Found", f"No product {product_id}.")
         return product_view(product), 201
 
 
@@ -69,7 +69,7 @@ def list_alerts():
     authenticate()
     status = request.args.get("status")
     if status not in (None, "open", "resolved"):
-        raise Problem(400, "Invalid request", "status must be 'open' or 'resolved'.",
+        raise ProblemError(400, "Invalid request", "status must be 'open' or 'resolved'.",
                       [{"field": "status", "message": "must be 'open' or 'resolved'"}])
     with sessions()() as session:
         return [alert_view(alert) for alert in catalog.list_alerts(session, status)]

@@ -29,7 +29,7 @@ from redis_queue import samples
 from postgres import rollup
 from redis_queue.counters import WorkerMetrics
 from web.health import recent
-from web.problems import Problem
+from web.problems import ProblemError
 
 INTAKE = {"sales.post_sale": "sale", "sales.post_batch": "batch"}  # Flask endpoint -> label
 REQUESTS = Counter("salesync_intake_requests", "Intake HTTP requests by endpoint (sale, batch) and status code",
@@ -87,7 +87,7 @@ def _authorize(expected: str) -> None:
         return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if not (scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode())):
-        raise Problem(401, "Unauthorized", "Send 'Authorization: Bearer <SALESYNC_METRICS_TOKEN>'.",
+        raise ProblemError(401, "Unauthorized", "Send 'Authorization: Bearer <SALESYNC_METRICS_TOKEN>'.",
                       headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -14,8 +14,8 @@ import math
 
 import redis
 
-from redis_queue.intake import TOKEN_BUCKET, Bucket
-from web.problems import Problem
+from redis_queue.intake import TOKEN_BUCKET, RateBucket
+from web.problems import ProblemError
 
 TAKE = TOKEN_BUCKET + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
 
@@ -27,16 +27,16 @@ class RateLimiter:
         self.sales_rate, self.sales_burst = sales_rate, max(1, sales_burst)
         self.take = client.register_script(TAKE)
 
-    def bucket(self, device: str) -> Bucket | None:
+    def bucket(self, device: str) -> RateBucket | None:
         """The device's request bucket; None when rate 0 turns the limit off."""
-        return Bucket(f"{self.prefix}rate:{device}", self.rate, self.burst) if self.rate > 0 else None
+        return RateBucket(f"{self.prefix}rate:{device}", self.rate, self.burst) if self.rate > 0 else None
 
-    def sales_bucket(self, device: str) -> Bucket | None:
+    def sales_bucket(self, device: str) -> RateBucket | None:
         """The device's sales bucket; None when sales rate 0 turns the limit off."""
-        return (Bucket(f"{self.prefix}sales-rate:{device}", self.sales_rate, self.sales_burst)
+        return (RateBucket(f"{self.prefix}sales-rate:{device}", self.sales_rate, self.sales_burst)
                 if self.sales_rate > 0 else None)
 
-    def buckets(self, device: str) -> tuple[Bucket, ...]:
+    def buckets(self, device: str) -> tuple[RateBucket, ...]:
         """Both buckets of a single sale's request, for Intake.record."""
         return tuple(bucket for bucket in (self.bucket(device), self.sales_bucket(device)) if bucket is not None)
 
@@ -48,16 +48,16 @@ class RateLimiter:
         """Count `count` sales of `device`; raise 429, taking none, if its sales bucket lacks them."""
         self._take(self.sales_bucket(device), count)
 
-    def _take(self, bucket: Bucket | None, count: int) -> None:
+    def _take(self, bucket: RateBucket | None, count: int) -> None:
         if bucket is not None:
             wait_ms = int(self.take(keys=[bucket.key], args=[bucket.rate, bucket.burst, count]))
             if wait_ms:
                 raise self.refused(wait_ms)
 
-    def refused(self, wait_ms: int) -> Problem:
+    def refused(self, wait_ms: int) -> ProblemError:
         seconds = max(1, math.ceil(wait_ms / 1000))
         limits = [f"{rate:g} {unit} a second" for rate, unit in ((self.rate, "requests"), (self.sales_rate, "sales"))
                   if rate > 0]
-        return Problem(429, "Too Many Requests",
+        return ProblemError(429, "Too Many Requests",
                        f"This token sent more than its rate limit ({' and '.join(limits)}); retry after {seconds} s.",
                        headers={"Retry-After": str(seconds)})

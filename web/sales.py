@@ -21,7 +21,7 @@ from postgres.tokens import Caller
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.metrics import sales_recorded
-from web.problems import Problem, http_problem, invalid, respond_problem
+from web.problems import ProblemError, http_problem, invalid, respond_problem
 from web.schemas import MAX_BATCH, MAX_STATUS_IDS, SaleIn, StatusQueryIn
 
 blueprint = Blueprint("sales", __name__)
@@ -33,7 +33,7 @@ def post_sale():
     caller = authenticate(limit=False)  # counted with the record, in the same Redis call
     try:
         body = parse(SaleIn, read_json())
-    except Problem:
+    except ProblemError:
         current_app.extensions["salesync"].limiter.check(caller.device)  # a refused body counts too
         raise
     status, answer = accept(caller, [body], limited=True)[0]
@@ -52,7 +52,7 @@ def post_batch():
     if not isinstance(sales, list) or not sales:
         raise invalid([{"field": "sales", "message": "must be a non-empty list of sales"}])
     if len(sales) > MAX_BATCH:
-        raise Problem(413, "Content Too Large", f"At most {MAX_BATCH} sales per batch; send the rest in another.")
+        raise ProblemError(413, "Content Too Large", f"At most {MAX_BATCH} sales per batch; send the rest in another.")
     current_app.extensions["salesync"].limiter.check_sales(caller.device, len(sales))  # before parsing them
     answers: list[tuple[int, dict] | None] = [None] * len(sales)
     limit = current_app.extensions["salesync"].settings.max_body_bytes
@@ -65,7 +65,7 @@ def post_batch():
             continue
         try:
             valid.append((index, parse(SaleIn, raw)))
-        except Problem as problem:
+        except ProblemError as problem:
             answers[index] = (problem.status, problem.body())
     for (index, _), answer in zip(valid, accept(caller, [body for _, body in valid])):
         answers[index] = answer
@@ -115,8 +115,8 @@ def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[
     return [answer(sale, r, res.settings.retry_after) for sale, r in zip(sales, recorded)]
 
 
-def queue_full(retry_after: int) -> Problem:
-    return Problem(503, "Service Unavailable", "The sales queue is full while earlier sales are applied; "
+def queue_full(retry_after: int) -> ProblemError:
+    return ProblemError(503, "Service Unavailable", "The sales queue is full while earlier sales are applied; "
                    "nothing was recorded, retry later.", headers={"Retry-After": str(retry_after)})
 
 
@@ -124,7 +124,7 @@ def answer(sale: Sale, recorded, retry_after: int) -> tuple[int, dict]:
     if recorded.outcome == "full":
         return 503, queue_full(retry_after).body()
     if recorded.outcome == "conflict":
-        return 422, Problem(422, "External ID already used", f"Sale {sale.external_id} was already received "
+        return 422, ProblemError(422, "External ID already used", f"Sale {sale.external_id} was already received "
                             "with a different payload; nothing was changed.").body()
     if recorded.outcome == "repeat":
         return 200, status_body(sale.external_id, recorded.record)
@@ -148,7 +148,7 @@ def post_statuses():
     data = read_json()
     ids = data.get("external_ids") if isinstance(data, dict) else None
     if isinstance(ids, list) and len(ids) > MAX_STATUS_IDS:
-        raise Problem(413, "Content Too Large", f"At most {MAX_STATUS_IDS} external_ids per request; "
+        raise ProblemError(413, "Content Too Large", f"At most {MAX_STATUS_IDS} external_ids per request; "
                       "ask for the rest in another.")
     ids = parse(StatusQueryIn, data).external_ids
     res = current_app.extensions["salesync"]
@@ -168,7 +168,7 @@ def sale_status(caller: Caller, external_id: str, key: str | None, record: dict 
     """GET /api/sales/<external_id>/'s answer (`key`: the id as canonical_uuid spells it): the status
     body, or 404 for an unknown sale or another device's, the two not told apart."""
     if key is None or record is None or not (caller.is_admin or record["device"] == caller.device):
-        return 404, Problem(404, "Not Found", f"No sale {external_id} is known to this token.").body()
+        return 404, ProblemError(404, "Not Found", f"No sale {external_id} is known to this token.").body()
     return 200, status_body(key, record)
 
 

@@ -1,4 +1,4 @@
-"""Report bucketing: ISO weeks, months, clipping to the range, zero-filled gaps, weighted average."""
+"""SalesReport bucketing: ISO weeks, months, clipping to the range, zero-filled gaps, weighted average."""
 from __future__ import annotations
 
 from datetime import date, timedelta

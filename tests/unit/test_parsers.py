@@ -1,6 +1,6 @@
 """Property tests for the request parsers (web/body.py read_json + the models of web/schemas.py).
 
-Whatever the body, the parser either returns exact values or raises a Problem (400/415): never a
+Whatever the body, the parser either returns exact values or raises a ProblemError (400/415): never a
 float, never a rounded number, never another exception (which would be a 500). The rules are in
 docs/api.md, "Input rules".
 """
@@ -15,7 +15,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from web.body import parse, read_json
-from web.problems import Problem
+from web.problems import ProblemError
 from web.schemas import MAX_ITEMS, ProductIn, SaleIn, StockAdjustmentIn
 
 APP = Flask(__name__)
@@ -28,16 +28,16 @@ def read(raw: bytes | str):
 
 
 def outcome(model, raw: bytes | str):
-    """The parsed model, or the Problem a client would get."""
+    """The parsed model, or the ProblemError a client would get."""
     try:
         return parse(model, read(raw))
-    except Problem as problem:
+    except ProblemError as problem:
         assert problem.status == 400, problem.body()
         return problem
 
 
 def fields(problem) -> list[str]:
-    assert isinstance(problem, Problem), f"expected a 400, got {problem!r}"
+    assert isinstance(problem, ProblemError), f"expected a 400, got {problem!r}"
     return [error["field"] for error in problem.errors or []]
 
 
@@ -93,7 +93,7 @@ def test_one_tenth_plus_two_tenths_is_three_tenths():
 def test_bare_nan_and_infinity_are_malformed_json(token):
     problem = outcome(SaleIn, sale_with(token))
 
-    assert isinstance(problem, Problem) and problem.title == "Malformed JSON"
+    assert isinstance(problem, ProblemError) and problem.title == "Malformed JSON"
 
 
 @pytest.mark.parametrize("text", ['"NaN"', '"nan"', '"sNaN"', '"Infinity"', '"-inf"', '"Inf"', "1e400", "-1e400",
@@ -112,7 +112,7 @@ def test_huge_numbers_are_refused_in_both_signs(value, negative, as_string):
     problem = outcome(StockAdjustmentIn, json.dumps({"quantity": text if as_string else "X", "reason": "r"})
                       .replace('"X"', text))
 
-    assert isinstance(problem, Problem)  # too many digits for an int is malformed JSON, else a field error
+    assert isinstance(problem, ProblemError)  # too many digits for an int is malformed JSON, else a field error
     assert problem.title == "Malformed JSON" or fields(problem) == ["quantity"]
 
 
@@ -153,14 +153,14 @@ def test_a_product_id_must_be_a_positive_integer(value):
     body = json.dumps({"items": [{"product": "X", "quantity": "1"}]}).replace('"X"', json.dumps(value))
 
     parsed = outcome(SaleIn, body)
-    assert isinstance(parsed, Problem)  # None leaves the line without a product: an error on the line
+    assert isinstance(parsed, ProblemError)  # None leaves the line without a product: an error on the line
 
 
 @FAST
 @given(st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False),
                  st.lists(st.none(), max_size=2)))
 def test_a_body_that_is_not_an_object_or_a_flag_that_is_not_a_boolean_is_refused(value):
-    assert isinstance(outcome(SaleIn, json.dumps(value)), Problem)
+    assert isinstance(outcome(SaleIn, json.dumps(value)), ProblemError)
     product = {"sku": "S", "name": "N", "is_volatile": value}
     assert fields(outcome(ProductIn, json.dumps(product))) == ["is_volatile"]
 
@@ -213,7 +213,7 @@ def test_deep_nesting_is_a_400_or_ignored_never_a_crash(depth, opener, where):
     parsed = outcome(SaleIn, body)  # the assertions live in outcome(): a SaleIn or a 400
 
     if where == "quantity":
-        assert isinstance(parsed, Problem)
+        assert isinstance(parsed, ProblemError)
 
 
 def test_more_lines_than_allowed_is_refused():
@@ -225,7 +225,7 @@ def test_more_lines_than_allowed_is_refused():
 
 def test_a_body_that_is_not_json_is_415():
     with APP.test_request_context("/", method="POST", data="items=1", content_type="text/plain"):
-        with pytest.raises(Problem) as raised:
+        with pytest.raises(ProblemError) as raised:
             read_json()
     assert raised.value.status == 415
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from domain.sale import Line, NewProduct, Sale
 from domain.stock import (
     PricedLine,
-    Product,
+    ProductState,
     SaleRejected,
     StockFellBelowReorder,
     adjust_stock,
@@ -38,18 +38,18 @@ def hours(n: float) -> datetime:
 
 
 def tracked(product_id: int, *, price: str | None = "1.50", stock: str = "100", reorder: str = "0",
-            open_alert: bool = False) -> Product:
-    return Product(product_id, False, None if price is None else d(price), d(stock), d(reorder),
+            open_alert: bool = False) -> ProductState:
+    return ProductState(product_id, False, None if price is None else d(price), d(stock), d(reorder),
                    has_open_alert=open_alert)
 
 
 def volatile(product_id: int, *, price: str | None = "18.90", set_at: datetime | None = NOON,
-             stock: str = "0", reorder: str = "0") -> Product:
-    return Product(product_id, True, None if price is None else d(price), d(stock), d(reorder),
+             stock: str = "0", reorder: str = "0") -> ProductState:
+    return ProductState(product_id, True, None if price is None else d(price), d(stock), d(reorder),
                    price_set_at=set_at)
 
 
-def catalog(*products: Product) -> dict[int, Product]:
+def catalog(*products: ProductState) -> dict[int, ProductState]:
     return {p.id: p for p in products}
 
 
@@ -61,7 +61,7 @@ def sale(*lines: Line, at: datetime = NOON, external_id: str = "till-7:0001") ->
     return Sale(external_id, "till-7", "till-7", at, NOON + timedelta(days=1), tuple(lines))
 
 
-def apply(products: dict[int, Product], *sales: Sale):
+def apply(products: dict[int, ProductState], *sales: Sale):
     return apply_sales([price_sale(s, products, {}) for s in sales], products)
 
 
