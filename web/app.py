@@ -14,6 +14,7 @@ from config.settings import Settings
 from web import analytics, catalog, health, metrics, openapi, problems, sales
 from web import ops
 from web import till
+from web import apidocs
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter
 
@@ -61,4 +62,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(ops.blueprint)  # the ops dashboard and its JSON
     app.register_blueprint(till.blueprint)  # the demo till page and the JS client
+    app.register_blueprint(apidocs.blueprint)  # /api/docs/: the OpenAPI document rendered for people
     return app

@@ -188,6 +188,18 @@ def paths() -> dict:
             "get": operation("This document", {200: answer("The OpenAPI 3.1 document.", {"type": "object"})},
                              public=True),
         },
+        "/api/docs/": {
+            "get": operation("This document as a page for people (Swagger UI)",
+                             {200: answer("The page.", {"type": "string"}, media="text/html")}, public=True),
+        },
+        "/api/docs/{name}": {
+            "get": operation("The docs page's scripts and style sheet",
+                             {200: {"description": "The file.", "content": {"text/javascript": {"schema": {}},
+                                                                           "text/css": {"schema": {}}}}},
+                             (404,), public=True,
+                             parameters=[path("name", {"enum": ["apidocs.js", "swagger-ui-bundle.js",
+                                                                "swagger-ui.css"]}, "The file.")]),
+        },
         "/api/ops/overview/": {
             "get": operation("The ops dashboard's figures (admin)",
                              {200: answer("Sync lag, queue depth, applied sales, alerts, top sellers.",
