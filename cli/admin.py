@@ -32,12 +32,14 @@ def add_commands(commands) -> None:
     load.set_defaults(handler=product_import)
     status = commands.add_parser("status", help="a sale's status, as GET /api/sales/{external_id}/ answers it")
     status.add_argument("external_id")
+    status.add_argument("--json", action="store_true", help="compact one-line JSON (default: indented)")
     status.set_defaults(handler=sale_status)
     check = commands.add_parser("check", help="reconcile Redis against PostgreSQL: sales recorded but not applied",
                                 description="Exit code 0: all is well; 1: a sale waits longer than "
                                 "--older-than seconds, or Redis and PostgreSQL disagree.")
     check.add_argument("--older-than", type=float, default=300.0, metavar="SECONDS",
                        help="a sale not applied after this long is a problem (default 300)")
+    check.add_argument("--json", action="store_true", help="the report as one JSON object on stdout, for scripts")
     check.set_defaults(handler=check_command)
 
 
@@ -80,7 +82,11 @@ def sale_status(args: argparse.Namespace, settings: Settings) -> int:
         record = views.sale_record(intake, sessions, external_id)
     if record is None:
         return fail(f"no sale {external_id} is known")
-    print(json.dumps(views.status_body(external_id, record), indent=2))
+    body = views.status_body(external_id, record)
+    if args.json:
+        print_json(body)
+    else:
+        print(json.dumps(body, indent=2))
     return 0
 
 
@@ -89,6 +95,10 @@ def check_command(args: argparse.Namespace, settings: Settings) -> int:
         sessions, intake = connect(settings, stack, with_redis=True)
         with sessions() as session:
             report = reconcile.check(intake, session)
+    problems = report.problems(args.older_than)
+    if args.json:
+        print_json(check_document(report, problems, args.older_than))
+        return 1 if problems else 0
     print(f"stream: {report.backlog} sale(s) waiting, {report.pending} of them taken by a worker "
           "and not yet acknowledged")
     for consumer in report.consumers:
@@ -101,13 +111,36 @@ def check_command(args: argparse.Namespace, settings: Settings) -> int:
               f"age {sale.age_seconds:.0f} s  {where}  attempts {sale.attempts}")
     if len(report.unapplied) > LISTED:
         print(f"  ... and {len(report.unapplied) - LISTED} more")
-    problems = report.problems(args.older_than)
     for problem in problems:
         print(f"PROBLEM: {problem}")
     if problems:
         return 1
     print(f"OK: no sale waits longer than {args.older_than:g} s")
     return 0
+
+
+def check_document(report: reconcile.Report, problems: list[str], older_than: float) -> dict:
+    """`check --json`: the text report's figures and lists, every unapplied sale included (not only the oldest 20)."""
+    return {
+        "ok": not problems,
+        "older_than": older_than,
+        "backlog": report.backlog,
+        "pending": report.pending,
+        "consumers": [{"name": consumer.name, "pending": consumer.pending, "idle_seconds": consumer.idle_seconds}
+                      for consumer in report.consumers],
+        "unapplied_count": len(report.unapplied),
+        "oldest_age_seconds": report.unapplied[0].age_seconds if report.unapplied else None,
+        "unapplied": [{"external_id": sale.external_id, "device": sale.device,
+                       "received_at": sale.received_at.isoformat(), "age_seconds": sale.age_seconds,
+                       "in_stream": sale.in_stream, "attempts": sale.attempts} for sale in report.unapplied],
+        "unsettled": report.unsettled,
+        "problems": problems,
+    }
+
+
+def print_json(document) -> None:
+    """`--json`: one compact JSON document on one line of stdout, for scripts."""
+    print(json.dumps(document, separators=(",", ":")))
 
 
 def fail(message: str) -> int:

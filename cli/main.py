@@ -6,6 +6,7 @@ import os
 import sys
 from contextlib import ExitStack
 from datetime import datetime, timezone
+from importlib import metadata
 
 
 from cli import admin, simulate
@@ -100,10 +101,15 @@ def token(args, settings: Settings) -> int:
                     print(f"salesync: no active token for device {args.device!r}", file=sys.stderr)
                     return 1
             else:
-                for row in tokens.all_tokens(session):
-                    state = "revoked" if row.revoked_at else "active"
-                    role = "admin" if row.is_admin else "device"
-                    print(f"{row.id}\t{row.device}\t{role}\t{state}\t{row.created_at:%Y-%m-%d %H:%M}")
+                listed = [(row.id, row.device, "admin" if row.is_admin else "device",
+                           "revoked" if row.revoked_at else "active", row.created_at)
+                          for row in tokens.all_tokens(session)]
+                if args.json:
+                    admin.print_json([{"id": id_, "device": device, "role": role, "state": state,
+                                 "created_at": created.isoformat()} for id_, device, role, state, created in listed])
+                else:
+                    for id_, device, role, state, created in listed:
+                        print(f"{id_}\t{device}\t{role}\t{state}\t{created:%Y-%m-%d %H:%M}")
         publish_tokens(settings)
     return 0
 
@@ -112,8 +118,13 @@ def rejected_command(args, settings: Settings) -> int:
     with ExitStack() as stack:
         sessions, _ = connect(settings, stack, with_redis=False)
         with sessions() as session:
-            for row in replay.rejected(session, args.set_aside):
-                print(f"{row.external_id}\t{row.device}\t{row.received_at.isoformat()}\t{row.reason}")
+            rows = replay.rejected(session, args.set_aside)
+            if args.json:
+                admin.print_json([{"external_id": row.external_id, "device": row.device,
+                             "received_at": row.received_at.isoformat(), "reason": row.reason} for row in rows])
+            else:
+                for row in rows:
+                    print(f"{row.external_id}\t{row.device}\t{row.received_at.isoformat()}\t{row.reason}")
     return 0
 
 
@@ -145,8 +156,17 @@ def migrate_command(args, settings: Settings) -> int:
     return 0
 
 
+def version() -> str:
+    """The installed package's version (its metadata), as `salesync --version` prints it."""
+    try:
+        return metadata.version("salesync")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="salesync", description=__doc__)
+    root.add_argument("--version", action="version", version=f"salesync {version()}")
     commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="migrate, then run web, worker and beat in the foreground")
     run.add_argument("--host", default="127.0.0.1")
@@ -169,7 +189,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
     create.add_argument("--keep-old", action="store_true",
                         help="keep the device's active token active too (rotation: revoke it by id later)")
-    actions.add_parser("list", help="every token ever issued, without the secret: id, device, role, state, created")
+    list_tokens = actions.add_parser("list", help="every token ever issued, without the secret: id, device, role, "
+                                     "state, created")
+    list_tokens.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
     revoke = actions.add_parser("revoke", help="revoke a device's active tokens, or one token by id")
     which = revoke.add_mutually_exclusive_group(required=True)
     which.add_argument("--device", help="revoke every active token of this device")
@@ -179,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
     admin.add_commands(commands)
     listing = commands.add_parser("rejected", help="list rejected sales: external_id, device, received_at, reason")
     listing.add_argument("--set-aside", action="store_true", help="only sales set aside after repeated failures")
+    listing.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
     listing.set_defaults(handler=rejected_command)
     again = commands.add_parser("replay", help="requeue rejected sales once what made them fail is fixed",
                                 description="Deletes each sale's rejected_sales row and queues the stored sale "

@@ -17,10 +17,18 @@ from datetime import datetime, timezone
 from cli.fleet import (OTHER_TRACKED, Catalog, Mix, PlannedSale, answer_problems, applied_window, make_catalog,
                        plan_fleet, verify)
 from cli.services import publish_tokens, resolve
-from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
 from postgres import tokens
 from postgres.engine import make_engine, make_sessions
 from config.settings import Settings
+
+try:
+    from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
+except ModuleNotFoundError as missing:  # requests, the HTTP client, comes with the `simulate` extra
+    if missing.name != "requests":
+        raise
+    REQUESTS_MISSING = "salesync simulate: requests is not installed: pip install 'salesync[simulate]'"
+else:
+    REQUESTS_MISSING = ""
 
 POLL_INTERVAL = 0.2
 
@@ -268,6 +276,9 @@ def mix_of(args: argparse.Namespace) -> Mix:
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:
+    if REQUESTS_MISSING:
+        print(REQUESTS_MISSING, file=sys.stderr)
+        return 2
     if not args.admin_token:
         print("salesync simulate: an admin token is needed: --admin-token or SALESYNC_ADMIN_TOKEN", file=sys.stderr)
         return 2

