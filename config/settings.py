@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     reclaim_after: float = Field(60.0, gt=0)
     max_body_bytes: int = Field(64 * 1024, ge=1024)  # below 1 KiB not even one sale fits
     max_batch_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # POST /api/sales/batch/
-    record_ttl: int = Field(30 * 24 * 3600, ge=60)  # seconds an applied sale's intake record stays in Redis
+    record_ttl: int = Field(30 * 24 * 3600, ge=1)  # seconds an applied sale's intake record stays in Redis
     token_cache_seconds: float = Field(5.0, ge=0)  # a revoked token stops working within this on every web worker
     retry_after: int = Field(5, ge=1)  # seconds a client is told to wait when Redis is unreachable
     timezone: str = "UTC"  # the reporting time zone: analytics days start at its midnight

@@ -23,7 +23,7 @@ BAD = [
     ("SALESYNC_RECLAIM_AFTER", "-5", "a number above 0"),
     ("SALESYNC_MAX_BODY_BYTES", "1023", "an integer of at least 1024"),
     ("SALESYNC_MAX_BATCH_BYTES", "65535", "an integer of at least SALESYNC_MAX_BODY_BYTES (65536)"),
-    ("SALESYNC_RECORD_TTL", "59", "an integer of at least 60"),
+    ("SALESYNC_RECORD_TTL", "0", "an integer of at least 1"),
     ("SALESYNC_TOKEN_CACHE_SECONDS", "-1", "a number of at least 0"),
     ("SALESYNC_RETRY_AFTER", "0", "an integer of at least 1"),
     ("SALESYNC_TIMEZONE", "Mars/Olympus_Mons", "an IANA time zone name, such as UTC or Europe/Berlin"),
