@@ -1,4 +1,5 @@
 """Celery settings for salesync, from the environment (see config/settings.py)."""
+
 from config.settings import Settings
 
 _settings = Settings.from_env()
@@ -19,8 +20,12 @@ task_send_sent_event = True
 timezone = "UTC"
 beat_schedule = {
     # A trigger that waits longer than two intervals is stale: the next one does the same work.
-    "drain-sales": {"task": "salesync.drain", "schedule": _settings.drain_interval, "kwargs": {"trigger": "beat"},
-                    "options": {"expires": _settings.trigger_expires}},
+    "drain-sales": {
+        "task": "salesync.drain",
+        "schedule": _settings.drain_interval,
+        "kwargs": {"trigger": "beat"},
+        "options": {"expires": _settings.trigger_expires},
+    },
     "publish-tokens": {"task": "salesync.publish_tokens", "schedule": 60.0},
     "prune-consumers": {"task": "salesync.prune_consumers", "schedule": 600.0, "options": {"expires": 600.0}},
     "refresh-rollup": {"task": "salesync.refresh_rollup", "schedule": _settings.rollup_interval},

@@ -9,6 +9,7 @@ for the busiest product through the rollup, the same answer computed directly ov
 and one incremental refresh after 1,000 sales applied the way the worker applies them. Every
 rollup answer is checked against the direct one, so a fast wrong rollup cannot pass.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,7 +66,8 @@ MISMATCHES = text("""
                            sum(subtotal) AS revenue, count(DISTINCT sale_id) AS sale_count
                     FROM sale_items GROUP BY 1, 2),
          kept AS (SELECT product_id, day, quantity, revenue, sale_count FROM sales_daily)
-    SELECT (SELECT count(*) FROM (TABLE direct EXCEPT TABLE kept) a) + (SELECT count(*) FROM (TABLE kept EXCEPT TABLE direct) b)
+    SELECT (SELECT count(*) FROM (TABLE direct EXCEPT TABLE kept) a)
+         + (SELECT count(*) FROM (TABLE kept EXCEPT TABLE direct) b)
 """)
 
 
@@ -83,19 +85,26 @@ def timed(action):
 
 def without_keys(connection, tables: list[str]) -> list[str]:
     """Drop the secondary indexes, unique and foreign keys of `tables`; return the DDL restoring them."""
-    keys = connection.execute(text("""
+    keys = connection.execute(
+        text("""
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype FROM pg_constraint
         WHERE contype IN ('u', 'f') AND conrelid::regclass::text = ANY(:tables) ORDER BY contype DESC"""),
-                              {"tables": tables}).all()
-    indexes = connection.execute(text("""
+        {"tables": tables},
+    ).all()
+    indexes = connection.execute(
+        text("""
         SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables)
-        AND indexname NOT IN (SELECT conname FROM pg_constraint)"""), {"tables": tables}).all()
+        AND indexname NOT IN (SELECT conname FROM pg_constraint)"""),
+        {"tables": tables},
+    ).all()
     for table, name, _, _ in reversed(keys):  # foreign keys first
         connection.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in indexes:
         connection.execute(text(f'DROP INDEX "{name}"'))
-    return ([definition for _, definition in indexes]  # indexes, unique keys, then foreign keys
-            + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, definition, _ in keys])
+    return (
+        [definition for _, definition in indexes]  # indexes, unique keys, then foreign keys
+        + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, definition, _ in keys]
+    )
 
 
 def load(engine, items: int, end: datetime) -> int:
@@ -105,11 +114,14 @@ def load(engine, items: int, end: datetime) -> int:
     step = timedelta(days=365 * YEARS) / sales
     with engine.begin() as connection:
         restore = without_keys(connection, ["sales", "sale_items"])
-        connection.execute(text("""
+        connection.execute(
+            text("""
             INSERT INTO products (id, sku, name, is_volatile, unit_price, stock, reorder_level)
             SELECT p, 'BENCH-' || lpad(p::text, 4, '0'), 'Bench product ' || p, false,
                    (100 + abs(hashint4(p)) % 99900)::numeric / 10000, 0, 0
-            FROM generate_series(1, :n) AS p"""), {"n": PRODUCTS})
+            FROM generate_series(1, :n) AS p"""),
+            {"n": PRODUCTS},
+        )
         connection.execute(text("SELECT setval(pg_get_serial_sequence('products', 'id'), :n)"), {"n": PRODUCTS})
     sales_per_chunk = CHUNK * 2 // 5
     for lo in range(1, sales + 1, sales_per_chunk):
@@ -118,16 +130,22 @@ def load(engine, items: int, end: datetime) -> int:
         chunk_s = time.perf_counter()
         with engine.begin() as connection:
             connection.execute(text("SET LOCAL work_mem = '256MB'"))
-            connection.execute(text(f"""
+            connection.execute(
+                text(f"""
                 INSERT INTO sales (id, external_id, device, source_device, client_timestamp,
                                    received_at, synced_at, updated_at, total)
                 SELECT sale_id, md5('salesync-bench-' || sale_id)::uuid, 'till-' || sale_id % 25, 'bench',
                        sold_at, sold_at + interval '90 seconds', sold_at + interval '91 seconds',
                        sold_at + interval '91 seconds', sum(subtotal)
-                FROM ({LINES}) AS l GROUP BY sale_id, sold_at"""), bounds)
-            connection.execute(text(f"""
+                FROM ({LINES}) AS l GROUP BY sale_id, sold_at"""),
+                bounds,
+            )
+            connection.execute(
+                text(f"""
                 INSERT INTO sale_items (sale_id, product_id, sold_at, quantity, unit_price, subtotal)
-                SELECT * FROM ({LINES}) AS l ORDER BY sale_id"""), bounds)
+                SELECT * FROM ({LINES}) AS l ORDER BY sale_id"""),
+                bounds,
+            )
         print(f"  loaded sales {lo:,}-{hi:,} in {time.perf_counter() - chunk_s:.1f} s", flush=True)
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
@@ -145,8 +163,10 @@ def new_sales(rng: random.Random, now: datetime) -> list[dict]:
     for _ in range(NEW_SALES):
         back = timedelta(days=rng.randint(7, 42)) if rng.random() < 0.25 else timedelta(0)
         at = now - back - timedelta(minutes=rng.uniform(0, 60))
-        lines = tuple(Line(Decimal(rng.randint(1, 4)), None, BUSY if rng.random() < 0.2 else rng.randint(2, PRODUCTS))
-                      for _ in range(rng.choice((2, 3))))
+        lines = tuple(
+            Line(Decimal(rng.randint(1, 4)), None, BUSY if rng.random() < 0.2 else rng.randint(2, PRODUCTS))
+            for _ in range(rng.choice((2, 3)))
+        )
         sales.append(Sale(str(uuid.uuid4()), "till-bench", "bench", at, now, lines).to_dict())
     return sales
 
@@ -171,7 +191,7 @@ def main() -> None:
 
 def run(engine, args) -> None:
     sessions, tz = make_sessions(engine), args.tz
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     load_s, sales = timed(lambda: load(engine, args.items, now))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         vacuum_s, _ = timed(lambda: connection.execute(text("VACUUM ANALYZE")))
@@ -212,9 +232,13 @@ def run(engine, args) -> None:
 
     rng, refresh_times, apply_rates, restated = random.Random(7), [], [], []
     for rep in range(args.repeat + 1):
-        batch = new_sales(rng, datetime.now(timezone.utc))
-        apply_s, _ = timed(lambda: [apply_isolating(sessions, batch[i:i + APPLY_BATCH], datetime.now(timezone.utc))
-                                    for i in range(0, len(batch), APPLY_BATCH)])
+        batch = new_sales(rng, datetime.now(UTC))
+        apply_s, _ = timed(
+            lambda batch=batch: [
+                apply_isolating(sessions, batch[i : i + APPLY_BATCH], datetime.now(UTC))
+                for i in range(0, len(batch), APPLY_BATCH)
+            ]
+        )
         refresh_s, refreshed = timed(refresh)
         assert not refreshed.rebuilt
         if rep:
@@ -227,19 +251,28 @@ def run(engine, args) -> None:
     assert mismatches == 0, f"{mismatches} rollup rows differ from a recomputation"
     print(f"checked all of sales_daily against a recomputation from sale_items in {check_s:.1f} s: identical")
 
-    figures = {"rollup_ms": statistics.median(rollup_times) * 1000, "direct_ms": statistics.median(direct_times) * 1000,
-               "refresh_ms": statistics.median(refresh_times) * 1000, "rebuild_s": rebuild_s,
-               "apply_rate": statistics.median(apply_rates), "restated": int(statistics.median(restated))}
+    figures = {
+        "rollup_ms": statistics.median(rollup_times) * 1000,
+        "direct_ms": statistics.median(direct_times) * 1000,
+        "refresh_ms": statistics.median(refresh_times) * 1000,
+        "rebuild_s": rebuild_s,
+        "apply_rate": statistics.median(apply_rates),
+        "restated": int(statistics.median(restated)),
+    }
     figures["ratio"] = figures["direct_ms"] / figures["rollup_ms"]
     figures["refresh_per_direct"] = figures["refresh_ms"] / figures["direct_ms"]
-    table = (f"| rollup query | direct query | direct / rollup | refresh after {NEW_SALES:,} sales | full rebuild |\n"
-             f"|---|---|---|---|---|\n"
-             f"| {figures['rollup_ms']:.1f} ms | {figures['direct_ms']:.1f} ms | {figures['ratio']:.0f}x "
-             f"| {figures['refresh_ms']:.0f} ms ({figures['refresh_per_direct']:.1f}x one direct query) "
-             f"| {figures['rebuild_s']:.1f} s |")
+    table = (
+        f"| rollup query | direct query | direct / rollup | refresh after {NEW_SALES:,} sales | full rebuild |\n"
+        f"|---|---|---|---|---|\n"
+        f"| {figures['rollup_ms']:.1f} ms | {figures['direct_ms']:.1f} ms | {figures['ratio']:.0f}x "
+        f"| {figures['refresh_ms']:.0f} ms ({figures['refresh_per_direct']:.1f}x one direct query) "
+        f"| {figures['rebuild_s']:.1f} s |"
+    )
     print("\n" + table + "\n")
-    print(f"apply: {figures['apply_rate']:.0f} sales/s (batches of {APPLY_BATCH}); "
-          f"each refresh restated ~{figures['restated']} product-days")
+    print(
+        f"apply: {figures['apply_rate']:.0f} sales/s (batches of {APPLY_BATCH}); "
+        f"each refresh restated ~{figures['restated']} product-days"
+    )
     if not args.no_write:
         write_results(args, items, sales, load_s, server, table, figures, start, end)
 
@@ -262,11 +295,11 @@ sales_daily was checked equal to a recomputation from sale_items.
 
 {table}
 
-Side figure: applying the {NEW_SALES:,} sales ({f['restated']} product-days restated per refresh) ran
-at {f['apply_rate']:.0f} sales/s through apply_isolating in batches of {APPLY_BATCH}.
+Side figure: applying the {NEW_SALES:,} sales ({f["restated"]} product-days restated per refresh) ran
+at {f["apply_rate"]:.0f} sales/s through apply_isolating in batches of {APPLY_BATCH}.
 
-The rollup answers the endpoint's one-year daily query {f['ratio']:.0f}x faster than aggregating sale_items,
-and keeping it current costs {f['refresh_ms']:.0f} ms per refresh after {NEW_SALES:,} sales.
+The rollup answers the endpoint's one-year daily query {f["ratio"]:.0f}x faster than aggregating sale_items,
+and keeping it current costs {f["refresh_ms"]:.0f} ms per refresh after {NEW_SALES:,} sales.
 """
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n")

@@ -1,4 +1,5 @@
 """The baseline for intake: a bare Flask app with one route that parses JSON and answers 202."""
+
 from __future__ import annotations
 
 from flask import Flask, request

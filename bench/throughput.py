@@ -8,22 +8,24 @@ noisy): a bare Flask app under the same gunicorn settings for intake, pgbench TP
 PostgreSQL and Redis come from DATABASE_URL / REDIS_URL (defaults: the local servers). The run
 creates its own database and Redis key prefix and removes both at the end.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
-import statistics
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,12 +33,11 @@ import redis
 import requests
 from sqlalchemy import create_engine, make_url, text
 
+from config.settings import Settings, psycopg2_url
 from domain.sale import Line, Sale
-from postgres import catalog
-from postgres import tokens
+from postgres import catalog, tokens
 from postgres.engine import make_engine, make_sessions, migrate
 from redis_queue.intake import Intake
-from config.settings import Settings, psycopg2_url
 from tests.processes import environment
 from tests.servers import delete_prefix, postgres_database
 
@@ -60,8 +61,15 @@ class Processes:
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "ab") as out:
-            process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.running[name] = process
         return process
 
@@ -83,22 +91,60 @@ class Processes:
 
 def gunicorn(app: str, port: int) -> list[str]:
     """The same settings as the service's own web role (tests/processes.py), any app."""
-    return [PY, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--graceful-timeout", "5", "--no-control-socket", app]
+    return [
+        PY,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:web.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--graceful-timeout",
+        "5",
+        "--no-control-socket",
+        app,
+    ]
 
 
 def worker(concurrency: int = 2) -> list[str]:
-    return [PY, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "WARNING", "--concurrency",
-            str(concurrency), "--without-gossip", "--without-mingle", "--hostname", f"bench{time.time_ns()}@%h"]
+    return [
+        PY,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--loglevel",
+        "WARNING",
+        "--concurrency",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"bench{time.time_ns()}@%h",
+    ]
 
 
 def beat(data_dir: Path) -> list[str]:
-    return [PY, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "WARNING",
-            "--schedule", str(data_dir / f"beat-{time.time_ns()}")]
+    return [
+        PY,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "beat",
+        "--loglevel",
+        "WARNING",
+        "--schedule",
+        str(data_dir / f"beat-{time.time_ns()}"),
+    ]
 
 
 def free_port() -> int:
     from cli.embedded import free_port as pick
+
     return pick()
 
 
@@ -129,6 +175,7 @@ def status_kb(pid: int, field: str) -> int:
 
 # ---------------------------------------------------------------- setup
 
+
 def make_products(sessions) -> list[int]:
     """HOT tracked products with a reorder level, then PRODUCTS - HOT others; the hot ids first."""
     ids = []
@@ -136,9 +183,14 @@ def make_products(sessions) -> list[int]:
         for n in range(PRODUCTS):
             hot = n < HOT
             product = catalog.create_product(
-                session, sku=f"BENCH-{'HOT' if hot else 'P'}-{n}", name=f"Bench product {n}", is_volatile=n % 7 == 3,
-                unit_price=Decimal("2.50"), stock=Decimal(1_000_000 if hot else 0),
-                reorder_level=Decimal(10 if hot else 0))
+                session,
+                sku=f"BENCH-{'HOT' if hot else 'P'}-{n}",
+                name=f"Bench product {n}",
+                is_volatile=n % 7 == 3,
+                unit_price=Decimal("2.50"),
+                stock=Decimal(1_000_000 if hot else 0),
+                reorder_level=Decimal(10 if hot else 0),
+            )
             ids.append(product.id)
     return ids
 
@@ -155,17 +207,32 @@ def publish(sessions, client: redis.Redis, prefix: str) -> None:
 
 # ---------------------------------------------------------------- 1 and 2: intake
 
-def run_wrk(url: str, token: str, product_ids: list[int], batch: int, duration: int, connections: int = 32,
-            threads: int = 2) -> dict:
-    env = {**os.environ, "SALESYNC_TOKEN": token, "SALESYNC_BATCH": str(batch),
-           "SALESYNC_PRODUCTS": ",".join(map(str, product_ids))}
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-            "-s", str(BENCH / "post_sale.lua"), url]
+
+def run_wrk(
+    url: str, token: str, product_ids: list[int], batch: int, duration: int, connections: int = 32, threads: int = 2
+) -> dict:
+    env = {
+        **os.environ,
+        "SALESYNC_TOKEN": token,
+        "SALESYNC_BATCH": str(batch),
+        "SALESYNC_PRODUCTS": ",".join(map(str, product_ids)),
+    }
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "post_sale.lua"),
+        url,
+    ]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((text for text in out.stdout.splitlines() if text.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result: {out.stdout[-2000:]} {out.stderr[-2000:]}")
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["p99_ms"] = result["p99_us"] / 1000
     result["p50_ms"] = result["p50_us"] / 1000
@@ -175,9 +242,11 @@ def run_wrk(url: str, token: str, product_ids: list[int], batch: int, duration: 
 
 def describe_wrk(name: str, r: dict, batch: int = 1) -> str:
     extra = f", {r['rps'] * batch:.0f} sales/s" if batch > 1 else ""
-    return (f"{name}: {r['requests']} requests in {r['duration_us'] / 1e6:.1f} s, {r['rps']:.0f} req/s{extra}, "
-            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, statuses {r['statuses']}, "
-            f"non-2xx {r['non2xx']}, socket errors {r['errors']}")
+    return (
+        f"{name}: {r['requests']} requests in {r['duration_us'] / 1e6:.1f} s, {r['rps']:.0f} req/s{extra}, "
+        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, statuses {r['statuses']}, "
+        f"non-2xx {r['non2xx']}, socket errors {r['errors']}"
+    )
 
 
 def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
@@ -187,9 +256,14 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
     publish(ctx["sessions"], client, prefix)
     # wrk posts with one till's token: the rate limiter still runs (its buckets are part of the
     # measured cost) but with limits no load here reaches.
-    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
-                      SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000",
-                      SALESYNC_SALES_RATE="1000000000", SALESYNC_SALES_BURST="1000000000")
+    env = environment(
+        settings.model_copy(update=dict(redis_prefix=prefix)),
+        SALESYNC_ROLLUP_INTERVAL="60",
+        SALESYNC_RATE_LIMIT="1000000000",
+        SALESYNC_RATE_BURST="1000000000",
+        SALESYNC_SALES_RATE="1000000000",
+        SALESYNC_SALES_BURST="1000000000",
+    )
     port_real, port_bare = free_port(), free_port()
     procs.start(f"web-real-{batch}", gunicorn("web.app:create_app()", port_real), env)
     procs.start(f"web-bare-{batch}", gunicorn("bench.bare_app:create_app()", port_bare), env)
@@ -208,10 +282,25 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
                 spy = None
                 if name == "real" and n == 0 and ctx.get("profile_intake"):
                     pid = children(procs.running[f"web-real-{batch}"].pid)[0]
-                    spy = subprocess.Popen([str(Path(PY).with_name("py-spy")), "record", "-d",
-                                            str(max(2, ctx["duration"] - 2)), "-r", "100", "--idle", "--format", "raw",
-                                            "-o", str(BENCH / f"profile-intake-{batch}.txt"), "--pid", str(pid)],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    spy = subprocess.Popen(
+                        [
+                            str(Path(PY).with_name("py-spy")),
+                            "record",
+                            "-d",
+                            str(max(2, ctx["duration"] - 2)),
+                            "-r",
+                            "100",
+                            "--idle",
+                            "--format",
+                            "raw",
+                            "-o",
+                            str(BENCH / f"profile-intake-{batch}.txt"),
+                            "--pid",
+                            str(pid),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 r = run_wrk(f"http://127.0.0.1:{port}{path}", ctx["till"], ctx["products"], batch, ctx["duration"])
                 r["stream_added"] = client.xlen(stream) - before
                 results.append(r)
@@ -223,21 +312,38 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
                 log(describe_wrk(f"  round {n + 1} {name} batch={batch}", r, batch))
                 if name == "real":
                     expected = r["requests"] * batch
-                    ok = (r["non2xx"] == 0 and r["errors"] == 0 and r["stream_added"] >= expected
-                          and (batch > 1 or r["statuses"].get("202", 0) == r["requests"]))
+                    ok = (
+                        r["non2xx"] == 0
+                        and r["errors"] == 0
+                        and r["stream_added"] >= expected
+                        and (batch > 1 or r["statuses"].get("202", 0) == r["requests"])
+                    )
                     checks.append(ok)
-                    log(f"    check: {r['stream_added']} sales added to the stream for {expected} sent "
-                        f"({'ok' if ok else 'MISMATCH'})")
+                    log(
+                        f"    check: {r['stream_added']} sales added to the stream for {expected} sent "
+                        f"({'ok' if ok else 'MISMATCH'})"
+                    )
     finally:
         procs.stop(f"web-real-{batch}")
         procs.stop(f"web-bare-{batch}")
-    med = lambda rs, key: statistics.median(r[key] for r in rs)
-    return {"batch": batch, "real": real, "bare": bare, "checks_ok": all(checks),
-            "real_rps": med(real, "rps"), "bare_rps": med(bare, "rps"),
-            "real_p99_ms": med(real, "p99_ms"), "bare_p99_ms": med(bare, "p99_ms")}
+
+    def med(rs, key):
+        return statistics.median(r[key] for r in rs)
+
+    return {
+        "batch": batch,
+        "real": real,
+        "bare": bare,
+        "checks_ok": all(checks),
+        "real_rps": med(real, "rps"),
+        "bare_rps": med(bare, "rps"),
+        "real_p99_ms": med(real, "p99_ms"),
+        "bare_p99_ms": med(bare, "p99_ms"),
+    }
 
 
 # ---------------------------------------------------------------- 3: apply
+
 
 def pgbench(ctx: dict, seconds: int = 30) -> dict:
     url = make_url(psycopg2_url(ctx["server_url"]))
@@ -251,8 +357,14 @@ def pgbench(ctx: dict, seconds: int = 30) -> dict:
     conn = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
     try:
         subprocess.run(["pgbench", "-i", "-q", *conn, name], env=env, check=True, capture_output=True, timeout=300)
-        out = subprocess.run(["pgbench", "-c4", "-j2", f"-T{seconds}", *conn, name], env=env, check=True,
-                             capture_output=True, text=True, timeout=seconds + 120).stdout
+        out = subprocess.run(
+            ["pgbench", "-c4", "-j2", f"-T{seconds}", *conn, name],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+        ).stdout
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -265,23 +377,38 @@ def pgbench(ctx: dict, seconds: int = 30) -> dict:
 def plan_sales(count: int, product_ids: list[int], rng: random.Random) -> list[Sale]:
     """Two lines a sale; a fifth of the lines on the HOT tracked products, the rest over the others."""
     hot, rest = product_ids[:HOT], product_ids[HOT:]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     sales = []
-    for n in range(count):
+    for _n in range(count):
         lines = tuple(
-            Line(quantity=Decimal(rng.randint(1, 5)), unit_price=None if rng.random() < 0.5 else Decimal("2.40"),
-                 product_id=rng.choice(hot) if rng.random() < 0.2 else rng.choice(rest))
-            for _ in range(2))
-        sales.append(Sale(external_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), device="bench-till",
-                          source_device="bench", client_timestamp=now - timedelta(minutes=rng.randint(0, 600)),
-                          received_at=now, lines=lines))
+            Line(
+                quantity=Decimal(rng.randint(1, 5)),
+                unit_price=None if rng.random() < 0.5 else Decimal("2.40"),
+                product_id=rng.choice(hot) if rng.random() < 0.2 else rng.choice(rest),
+            )
+            for _ in range(2)
+        )
+        sales.append(
+            Sale(
+                external_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                device="bench-till",
+                source_device="bench",
+                client_timestamp=now - timedelta(minutes=rng.randint(0, 600)),
+                received_at=now,
+                lines=lines,
+            )
+        )
     return sales
 
 
 def empty_sales(engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE sales, sale_items, rollup_pending, rejected_sales, stock_alerts, "
-                                "sales_daily RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text(
+                "TRUNCATE sales, sale_items, rollup_pending, rejected_sales, stock_alerts, "
+                "sales_daily RESTART IDENTITY CASCADE"
+            )
+        )
 
 
 def apply_phase(ctx: dict, apply_batch: int, profile: bool) -> dict:
@@ -294,15 +421,21 @@ def apply_phase(ctx: dict, apply_batch: int, profile: bool) -> dict:
     memory_before = client.info("memory")["used_memory"]
     started = time.monotonic()
     for start in range(0, len(sales), 1000):
-        recorded = intake.record_many([(sale, sale.external_id) for sale in sales[start:start + 1000]])
+        recorded = intake.record_many([(sale, sale.external_id) for sale in sales[start : start + 1000]])
         assert all(r.outcome == "new" for r in recorded)
     record_seconds = time.monotonic() - started
     memory_after = client.info("memory")["used_memory"]
     backlog = intake.backlog()
-    log(f"  recorded {len(sales)} sales in {record_seconds:.1f} s; backlog {backlog}; Redis used_memory "
-        f"+{(memory_after - memory_before) / 1e6:.1f} MB ({(memory_after - memory_before) / len(sales):.0f} bytes/sale)")
-    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_APPLY_BATCH=str(apply_batch),
-                      SALESYNC_ROLLUP_INTERVAL="60", SALESYNC_RECLAIM_AFTER="60")
+    log(
+        f"  recorded {len(sales)} sales in {record_seconds:.1f} s; backlog {backlog}; Redis used_memory "
+        f"+{(memory_after - memory_before) / 1e6:.1f} MB ({(memory_after - memory_before) / len(sales):.0f} bytes/sale)"
+    )
+    env = environment(
+        settings.model_copy(update=dict(redis_prefix=prefix)),
+        SALESYNC_APPLY_BATCH=str(apply_batch),
+        SALESYNC_ROLLUP_INTERVAL="60",
+        SALESYNC_RECLAIM_AFTER="60",
+    )
     started = time.monotonic()
     w = procs.start(f"worker-{apply_batch}", worker(2), env)
     procs.start(f"beat-{apply_batch}", beat(settings.data_dir), env)
@@ -327,8 +460,9 @@ def apply_phase(ctx: dict, apply_batch: int, profile: bool) -> dict:
                 spies = start_profiles(ctx, pool[0], pool[1])
             if backlog == 0:
                 with engine.connect() as connection:
-                    applied = connection.scalar(text("SELECT (SELECT count(*) FROM sales) + "
-                                                     "(SELECT count(*) FROM rejected_sales)"))
+                    applied = connection.scalar(
+                        text("SELECT (SELECT count(*) FROM sales) + (SELECT count(*) FROM rejected_sales)")
+                    )
                 if applied >= len(sales):  # settled, applied or rejected (reported apart below)
                     break
         wall = time.monotonic() - started
@@ -342,20 +476,34 @@ def apply_phase(ctx: dict, apply_batch: int, profile: bool) -> dict:
         procs.stop(f"worker-{apply_batch}")
     with engine.connect() as connection:
         applied, first, last = connection.execute(
-            text("SELECT count(*), min(synced_at), max(synced_at) FROM sales")).one()
+            text("SELECT count(*), min(synced_at), max(synced_at) FROM sales")
+        ).one()
         rejected = connection.scalar(text("SELECT count(*) FROM rejected_sales"))
         items = connection.scalar(text("SELECT count(*) FROM sale_items"))
     window = (last - first).total_seconds() if first else None
-    result = {"apply_batch": apply_batch, "sales": len(sales), "applied": applied, "rejected": rejected,
-              "items": items, "wall_seconds": wall, "window_seconds": window, "backlog_left": intake.backlog(),
-              "rate_wall": applied / wall, "rate_window": applied / window if window else None,
-              "record_seconds": record_seconds, "redis_bytes_per_sale": (memory_after - memory_before) / len(sales),
-              "worker_hwm_kb": max(hwm.values(), default=0), "worker_cpu_s": sum(cpu.values()),
-              "pool": len(hwm)}
-    log(f"  SALESYNC_APPLY_BATCH={apply_batch}: {applied} applied ({rejected} rejected, {items} items) in "
+    result = {
+        "apply_batch": apply_batch,
+        "sales": len(sales),
+        "applied": applied,
+        "rejected": rejected,
+        "items": items,
+        "wall_seconds": wall,
+        "window_seconds": window,
+        "backlog_left": intake.backlog(),
+        "rate_wall": applied / wall,
+        "rate_window": applied / window if window else None,
+        "record_seconds": record_seconds,
+        "redis_bytes_per_sale": (memory_after - memory_before) / len(sales),
+        "worker_hwm_kb": max(hwm.values(), default=0),
+        "worker_cpu_s": sum(cpu.values()),
+        "pool": len(hwm),
+    }
+    log(
+        f"  SALESYNC_APPLY_BATCH={apply_batch}: {applied} applied ({rejected} rejected, {items} items) in "
         f"{wall:.1f} s wall from worker start = {result['rate_wall']:.0f} sales/s; first-to-last commit "
         f"{window:.1f} s = {result['rate_window']:.0f} sales/s; pool children CPU {result['worker_cpu_s']:.1f} s; "
-        f"peak RSS of a pool child {result['worker_hwm_kb'] / 1024:.0f} MB")
+        f"peak RSS of a pool child {result['worker_hwm_kb'] / 1024:.0f} MB"
+    )
     return result
 
 
@@ -365,11 +513,31 @@ def start_profiles(ctx: dict, child: int, other: int) -> list[subprocess.Popen]:
     spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
     log(f"  profiling pool children {child} and {other} for 10 s with py-spy")
     out = ctx["logs"]
-    svg = subprocess.Popen([spy, "record", "-d", "10", "-r", "100", "-o", str(BENCH / "profile-apply.svg"),
-                            "--pid", str(child)], stdout=open(out / "py-spy-svg.log", "wb"), stderr=subprocess.STDOUT)
-    raw = subprocess.Popen([spy, "record", "-d", "10", "-r", "100", "--idle", "--format", "raw",
-                            "-o", str(out / "profile-apply.txt"), "--pid", str(other)],
-                           stdout=open(out / "py-spy-raw.log", "wb"), stderr=subprocess.STDOUT)
+    with open(out / "py-spy-svg.log", "wb") as svg_log, open(out / "py-spy-raw.log", "wb") as raw_log:
+        svg = subprocess.Popen(
+            [spy, "record", "-d", "10", "-r", "100", "-o", str(BENCH / "profile-apply.svg"), "--pid", str(child)],
+            stdout=svg_log,
+            stderr=subprocess.STDOUT,
+        )
+        raw = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-d",
+                "10",
+                "-r",
+                "100",
+                "--idle",
+                "--format",
+                "raw",
+                "-o",
+                str(out / "profile-apply.txt"),
+                "--pid",
+                str(other),
+            ],
+            stdout=raw_log,
+            stderr=subprocess.STDOUT,
+        )
     ctx["profile_raw"] = out / "profile-apply.txt"
     return [svg, raw]
 
@@ -377,8 +545,10 @@ def start_profiles(ctx: dict, child: int, other: int) -> list[subprocess.Popen]:
 def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
     """Inclusive share of samples per function of the project (and the driver calls that wait on
     PostgreSQL), from py-spy raw (collapsed) stacks; the Celery frames above them are left out."""
-    ours = re.compile(r"\((domain|config|postgres|redis_queue|recovery|worker|web|cli)/|do_execute|do_commit|read_response|send_packed_command|"
-                      r"wsgi_app|handle_request|full_dispatch_request")
+    ours = re.compile(
+        r"\((domain|config|postgres|redis_queue|recovery|worker|web|cli)/|do_execute|do_commit|read_response|send_packed_command|"
+        r"wsgi_app|handle_request|full_dispatch_request"
+    )
     total, inclusive = 0, {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -398,31 +568,47 @@ def summarize_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
 
 # ---------------------------------------------------------------- 4: the burst
 
+
 def burst_phase(ctx: dict, devices: int, per_device: int) -> dict:
     settings, procs, client = ctx["settings"], ctx["procs"], ctx["redis"]
     prefix = f"{ctx['prefix']}burst:"
     empty_sales(ctx["engine"])
     publish(ctx["sessions"], client, prefix)
-    env = environment(settings.model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
-                      SALESYNC_RECLAIM_AFTER="60")
+    env = environment(
+        settings.model_copy(update=dict(redis_prefix=prefix)),
+        SALESYNC_ROLLUP_INTERVAL="60",
+        SALESYNC_RECLAIM_AFTER="60",
+    )
     port = free_port()
     procs.start("burst-web", gunicorn("web.app:create_app()", port), env)
     w = procs.start("burst-worker", worker(2), env)
     procs.start("burst-beat", beat(settings.data_dir), env)
     wait_http(f"http://127.0.0.1:{port}/readyz")
     hwm = {}
-    argv = [str(Path(PY).with_name("salesync")), "simulate", "--url", f"http://127.0.0.1:{port}", f"--admin-token={ctx['admin']}",
-            "--devices", str(devices), "--sales", str(per_device), "--batch", "100", "--seed", "1",
-            "--timeout", str(ctx["burst_timeout"])]
+    argv = [
+        str(Path(PY).with_name("salesync")),
+        "simulate",
+        "--url",
+        f"http://127.0.0.1:{port}",
+        f"--admin-token={ctx['admin']}",
+        "--devices",
+        str(devices),
+        "--sales",
+        str(per_device),
+        "--batch",
+        "100",
+        "--seed",
+        "1",
+        "--timeout",
+        str(ctx["burst_timeout"]),
+    ]
     started = time.monotonic()
     try:
         sim = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         while sim.poll() is None:
             for pid in children(w.pid):
-                try:
+                with contextlib.suppress(OSError):
                     hwm[pid] = max(hwm.get(pid, 0), status_kb(pid, "VmHWM"))
-                except OSError:
-                    pass
             time.sleep(0.5)
         output = sim.stdout.read()
     finally:
@@ -430,88 +616,142 @@ def burst_phase(ctx: dict, devices: int, per_device: int) -> dict:
             procs.stop(name)
     wall = time.monotonic() - started
     log("  " + output.replace("\n", "\n  "))
-    return {"output": output, "wall_seconds": wall, "returncode": sim.returncode,
-            "worker_hwm_kb": max(hwm.values(), default=0), "argv": " ".join(argv[2:]).replace(ctx["admin"], "$ADMIN")}
+    return {
+        "output": output,
+        "wall_seconds": wall,
+        "returncode": sim.returncode,
+        "worker_hwm_kb": max(hwm.values(), default=0),
+        "argv": " ".join(argv[2:]).replace(ctx["admin"], "$ADMIN"),
+    }
 
 
 # ---------------------------------------------------------------- report
 
+
 def report(ctx: dict, results: dict, command: str) -> str:
     today = datetime.now().strftime("%Y-%m-%d")
-    out = ["", "## Throughput (issue: fleet bursts)", "",
-           f"{today}, `{command}`", "",
-           "Machine: 2 cores, shared with other work and noisy, so compare the ratios, not the absolute figures. "
-           "Load only against 127.0.0.1. Web: gunicorn, 2 sync workers, the service's own settings; "
-           "load: wrk -t2 -c32 with bench/post_sale.lua (a fresh external_id per sale, 2 lines, a product that "
-           "exists); no Celery worker runs during the intake steps, so only intake is measured.", ""]
+    out = [
+        "",
+        "## Throughput (issue: fleet bursts)",
+        "",
+        f"{today}, `{command}`",
+        "",
+        "Machine: 2 cores, shared with other work and noisy, so compare the ratios, not the absolute figures. "
+        "Load only against 127.0.0.1. Web: gunicorn, 2 sync workers, the service's own settings; "
+        "load: wrk -t2 -c32 with bench/post_sale.lua (a fresh external_id per sale, 2 lines, a product that "
+        "exists); no Celery worker runs during the intake steps, so only intake is measured.",
+        "",
+    ]
     if "intake" in results:
         r = results["intake"]
         ratio, p99 = r["real_rps"] / r["bare_rps"], r["real_p99_ms"] / r["bare_p99_ms"]
-        out += ["### 1. Single-sale intake (POST /api/sales/)", "",
-                f"Median of {len(r['real'])} alternating {ctx['duration']} s rounds each.", "",
-                "| | req/s | p99 |", "|---|---|---|",
-                f"| salesync | {r['real_rps']:.0f} | {r['real_p99_ms']:.1f} ms |",
-                f"| bare Flask (baseline) | {r['bare_rps']:.0f} | {r['bare_p99_ms']:.1f} ms |",
-                f"| ratio | {ratio:.2f}x (target >= 0.6x: {'met' if ratio >= 0.6 else 'NOT met'}) | "
-                f"{p99:.2f}x (target <= 2x: {'met' if p99 <= 2 else 'NOT met'}) |", "",
-                f"Every salesync request answered 202 (wrk non-2xx 0, no socket errors) and the stream grew by the "
-                f"number of requests: {'yes' if r['checks_ok'] else 'NO, see the log'}.", ""]
+        out += [
+            "### 1. Single-sale intake (POST /api/sales/)",
+            "",
+            f"Median of {len(r['real'])} alternating {ctx['duration']} s rounds each.",
+            "",
+            "| | req/s | p99 |",
+            "|---|---|---|",
+            f"| salesync | {r['real_rps']:.0f} | {r['real_p99_ms']:.1f} ms |",
+            f"| bare Flask (baseline) | {r['bare_rps']:.0f} | {r['bare_p99_ms']:.1f} ms |",
+            f"| ratio | {ratio:.2f}x (target >= 0.6x: {'met' if ratio >= 0.6 else 'NOT met'}) | "
+            f"{p99:.2f}x (target <= 2x: {'met' if p99 <= 2 else 'NOT met'}) |",
+            "",
+            f"Every salesync request answered 202 (wrk non-2xx 0, no socket errors) and the stream grew by the "
+            f"number of requests: {'yes' if r['checks_ok'] else 'NO, see the log'}.",
+            "",
+        ]
     if "batch" in results:
         r = results["batch"]
         single = results.get("intake", {}).get("real_rps")
         sales_s = r["real_rps"] * 100
-        line = (f"{sales_s / single:.1f}x the single-sale req/s of step 1 ({single:.0f}) (target >= 5x: "
-                f"{'met' if sales_s / single >= 5 else 'NOT met'})" if single else "step 1 not run: no ratio")
-        out += ["### 2. Batch intake (POST /api/sales/batch/, 100 sales a request)", "",
-                f"salesync: {r['real_rps']:.1f} req/s = **{sales_s:.0f} accepted sales/s**, p99 {r['real_p99_ms']:.0f} ms; "
-                f"{line}. Bare Flask on the same 100-sale bodies: {r['bare_rps'] * 100:.0f} sales/s "
-                f"(salesync {r['real_rps'] / r['bare_rps']:.2f}x of it). Stream grew by 100 x requests and no "
-                f"non-2xx: {'yes' if r['checks_ok'] else 'NO'}.", ""]
+        line = (
+            f"{sales_s / single:.1f}x the single-sale req/s of step 1 ({single:.0f}) (target >= 5x: "
+            f"{'met' if sales_s / single >= 5 else 'NOT met'})"
+            if single
+            else "step 1 not run: no ratio"
+        )
+        out += [
+            "### 2. Batch intake (POST /api/sales/batch/, 100 sales a request)",
+            "",
+            f"salesync: {r['real_rps']:.1f} req/s = **{sales_s:.0f} accepted sales/s**, p99 {r['real_p99_ms']:.0f} ms; "
+            f"{line}. Bare Flask on the same 100-sale bodies: {r['bare_rps'] * 100:.0f} sales/s "
+            f"(salesync {r['real_rps'] / r['bare_rps']:.2f}x of it). Stream grew by 100 x requests and no "
+            f"non-2xx: {'yes' if r['checks_ok'] else 'NO'}.",
+            "",
+        ]
     for batch, label in ((1, "single-sale"), (100, "batch")):
         if ctx.get(f"intake_profile_{batch}"):
-            out += [f"Profile of one gunicorn worker during the first salesync {label} round (py-spy, idle "
-                    "included; inclusive share of samples):", "", "| share | frame |", "|---|---|"]
+            out += [
+                f"Profile of one gunicorn worker during the first salesync {label} round (py-spy, idle "
+                "included; inclusive share of samples):",
+                "",
+                "| share | frame |",
+                "|---|---|",
+            ]
             out += [f"| {share:.0%} | `{name}` |" for name, share in ctx[f"intake_profile_{batch}"]]
             out.append("")
     if "apply" in results:
         a = results["apply"]
         tps = a["pgbench"]["tps"]
-        out += ["### 3. Apply throughput", "",
-                f"{a['runs'][0]['sales']:,} sales (2 lines each; a fifth of the lines on 5 hot tracked products, the "
-                f"rest over 495 products) recorded straight into the stream with Intake.record_many in chunks of "
-                f"1,000, then one Celery worker with --concurrency 2 plus beat (drain every 0.5 s). Timed from "
-                f"the worker's start until the backlog was 0 and every sale was in `sales`. Baseline: "
-                f"`pgbench -i` (scale 1) in a scratch database, then `pgbench -c4 -j2 -T30`: **{tps:.0f} tps**.", "",
-                "| SALESYNC_APPLY_BATCH | wall from worker start | sales/s (wall) | sales/s first-to-last commit "
-                "| ratio to pgbench tps (wall) | target >= 1.5x | peak RSS pool child | pool CPU |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "### 3. Apply throughput",
+            "",
+            f"{a['runs'][0]['sales']:,} sales (2 lines each; a fifth of the lines on 5 hot tracked products, the "
+            f"rest over 495 products) recorded straight into the stream with Intake.record_many in chunks of "
+            f"1,000, then one Celery worker with --concurrency 2 plus beat (drain every 0.5 s). Timed from "
+            f"the worker's start until the backlog was 0 and every sale was in `sales`. Baseline: "
+            f"`pgbench -i` (scale 1) in a scratch database, then `pgbench -c4 -j2 -T30`: **{tps:.0f} tps**.",
+            "",
+            "| SALESYNC_APPLY_BATCH | wall from worker start | sales/s (wall) | sales/s first-to-last commit "
+            "| ratio to pgbench tps (wall) | target >= 1.5x | peak RSS pool child | pool CPU |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for run in a["runs"]:
             ratio = run["rate_wall"] / tps
-            out.append(f"| {run['apply_batch']} | {run['wall_seconds']:.1f} s | {run['rate_wall']:.0f} | "
-                       f"{run['rate_window']:.0f} | {ratio:.2f}x | {'met' if ratio >= 1.5 else 'NOT met'} | "
-                       f"{run['worker_hwm_kb'] / 1024:.0f} MB | {run['worker_cpu_s']:.0f} s |")
+            out.append(
+                f"| {run['apply_batch']} | {run['wall_seconds']:.1f} s | {run['rate_wall']:.0f} | "
+                f"{run['rate_window']:.0f} | {ratio:.2f}x | {'met' if ratio >= 1.5 else 'NOT met'} | "
+                f"{run['worker_hwm_kb'] / 1024:.0f} MB | {run['worker_cpu_s']:.0f} s |"
+            )
         run = a["runs"][0]
-        out += ["", f"All {run['applied']:,} applied, {run['rejected']} rejected, {run['items']:,} sale_items. "
-                f"Recording them took {run['record_seconds']:.1f} s; Redis used_memory grew by "
-                f"**{run['redis_bytes_per_sale']:.0f} bytes per queued sale** (intake record + stream entry).", ""]
+        out += [
+            "",
+            f"All {run['applied']:,} applied, {run['rejected']} rejected, {run['items']:,} sale_items. "
+            f"Recording them took {run['record_seconds']:.1f} s; Redis used_memory grew by "
+            f"**{run['redis_bytes_per_sale']:.0f} bytes per queued sale** (intake record + stream entry).",
+            "",
+        ]
         if a.get("profile"):
-            out += ["Profile (py-spy, 10 s, one pool child, idle included; inclusive share of samples):", "",
-                    "| share | frame |", "|---|---|"]
+            out += [
+                "Profile (py-spy, 10 s, one pool child, idle included; inclusive share of samples):",
+                "",
+                "| share | frame |",
+                "|---|---|",
+            ]
             out += [f"| {share:.0%} | `{name}` |" for name, share in a["profile"]]
             out.append("")
     if "burst" in results:
         b = results["burst"]
-        out += ["### 4. Burst", "",
-                f"`salesync simulate {b['argv']}` against web + worker (--concurrency 2) + beat; "
-                f"peak RSS of a worker pool child {b['worker_hwm_kb'] / 1024:.0f} MB; {b['wall_seconds']:.0f} s "
-                "for the whole simulate run.", "", "```",
-                b["output"].strip(), "```", ""]
+        out += [
+            "### 4. Burst",
+            "",
+            f"`salesync simulate {b['argv']}` against web + worker (--concurrency 2) + beat; "
+            f"peak RSS of a worker pool child {b['worker_hwm_kb'] / 1024:.0f} MB; {b['wall_seconds']:.0f} s "
+            "for the whole simulate run.",
+            "",
+            "```",
+            b["output"].strip(),
+            "```",
+            "",
+        ]
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.throughput", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["intake", "batch", "apply", "burst"], action="append")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating wrk rounds per app")
@@ -531,8 +771,10 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     prefix = f"salesync-bench-{uuid.uuid4().hex[:8]}:"
     results: dict = {}
-    with tempfile.TemporaryDirectory(prefix="salesync-bench-") as scratch, \
-            postgres_database(server_url, Path(scratch)) as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="salesync-bench-") as scratch,
+        postgres_database(server_url, Path(scratch)) as database_url,
+    ):
         logs = Path(scratch)
         procs = Processes(logs)
         client = redis.Redis.from_url(redis_url)
@@ -541,11 +783,23 @@ def main(argv: list[str] | None = None) -> int:
             log(f"database ready; migrating; Redis prefix {prefix}")
             migrate(database_url)
             sessions = make_sessions(engine)
-            ctx = {"settings": Settings(database_url=database_url, redis_url=redis_url, data_dir=logs,
-                                        redis_prefix=prefix),
-                   "procs": procs, "redis": client, "engine": engine, "sessions": sessions, "prefix": prefix,
-                   "server_url": server_url, "logs": logs, "duration": args.duration, "sales": args.sales,
-                   "apply_timeout": args.apply_timeout, "profile_intake": not args.no_profile, "burst_timeout": args.burst_timeout}
+            ctx = {
+                "settings": Settings(
+                    database_url=database_url, redis_url=redis_url, data_dir=logs, redis_prefix=prefix
+                ),
+                "procs": procs,
+                "redis": client,
+                "engine": engine,
+                "sessions": sessions,
+                "prefix": prefix,
+                "server_url": server_url,
+                "logs": logs,
+                "duration": args.duration,
+                "sales": args.sales,
+                "apply_timeout": args.apply_timeout,
+                "profile_intake": not args.no_profile,
+                "burst_timeout": args.burst_timeout,
+            }
             ctx["products"] = make_products(sessions)
             ctx["till"] = make_token(sessions, "bench-till")
             ctx["admin"] = make_token(sessions, "bench-admin", admin=True)
@@ -558,8 +812,10 @@ def main(argv: list[str] | None = None) -> int:
             if "apply" in steps:
                 log("step 3: apply throughput; baseline pgbench first")
                 bench = pgbench(ctx)
-                runs = [apply_phase(ctx, int(b), profile=(i == 0 and not args.no_profile))
-                        for i, b in enumerate(args.apply_batches.split(","))]
+                runs = [
+                    apply_phase(ctx, int(b), profile=(i == 0 and not args.no_profile))
+                    for i, b in enumerate(args.apply_batches.split(","))
+                ]
                 results["apply"] = {"pgbench": bench, "runs": runs}
                 raw = ctx.get("profile_raw")
                 if raw and raw.exists():

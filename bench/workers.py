@@ -10,6 +10,7 @@ round by round, the two measured back to back. No Celery worker runs,
 so only intake is measured. PostgreSQL and Redis as for bench/throughput.py; the run's own
 database and key prefix are removed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,21 @@ from pathlib import Path
 
 import redis
 
-from bench.throughput import (BENCH, Processes, describe_wrk, free_port, gunicorn, log, make_products, make_token,
-                              publish, run_wrk, wait_http)
-from postgres.engine import make_engine, make_sessions, migrate
+from bench.throughput import (
+    BENCH,
+    Processes,
+    describe_wrk,
+    free_port,
+    gunicorn,
+    log,
+    make_products,
+    make_token,
+    publish,
+    run_wrk,
+    wait_http,
+)
 from config.settings import Settings
+from postgres.engine import make_engine, make_sessions, migrate
 from tests.processes import environment
 from tests.servers import delete_prefix, postgres_database
 
@@ -35,16 +47,20 @@ CLASSES = ("sync", "gevent")
 
 def measure(ctx: dict, duration: int, rounds: int) -> dict:
     procs, client, prefix = ctx["procs"], ctx["redis"], ctx["prefix"]
-    env = environment(ctx["settings"].model_copy(update=dict(redis_prefix=prefix)), SALESYNC_ROLLUP_INTERVAL="60",
-                      SALESYNC_RATE_LIMIT="1000000000", SALESYNC_RATE_BURST="1000000000",
-                      SALESYNC_SALES_RATE="0")
+    env = environment(
+        ctx["settings"].model_copy(update=dict(redis_prefix=prefix)),
+        SALESYNC_ROLLUP_INTERVAL="60",
+        SALESYNC_RATE_LIMIT="1000000000",
+        SALESYNC_RATE_BURST="1000000000",
+        SALESYNC_SALES_RATE="0",
+    )
     servers = {}  # in round order: the two salesync servers back to back, then the two bare ones
     for app, module in (("real", "web.app:create_app()"), ("bare", "bench.bare_app:create_app()")):
         for worker_class in CLASSES:
             port = free_port()
-            procs.start(f"{worker_class}-{app}", gunicorn(module, port) + ["--worker-class", worker_class], env)
+            procs.start(f"{worker_class}-{app}", [*gunicorn(module, port), "--worker-class", worker_class], env)
             servers[(worker_class, app)] = port
-    for (worker_class, app), port in servers.items():
+    for (_, app), port in servers.items():
         wait_http(f"http://127.0.0.1:{port}/readyz" if app == "real" else f"http://127.0.0.1:{port}/")
         run_wrk(f"http://127.0.0.1:{port}/api/sales/", ctx["till"], ctx["products"], 1, 2)  # warm-up
     results: dict = {key: [] for key in servers}
@@ -60,48 +76,72 @@ def measure(ctx: dict, duration: int, rounds: int) -> dict:
                     added = client.xlen(f"{prefix}sales") - before
                     ok = r["non2xx"] == 0 and r["errors"] == 0 and added >= r["requests"]
                     checks.append(ok)
-                    log(f"    check: {added} sales added to the stream for {r['requests']} answered "
-                        f"({'ok' if ok else 'MISMATCH'})")
+                    log(
+                        f"    check: {added} sales added to the stream for {r['requests']} answered "
+                        f"({'ok' if ok else 'MISMATCH'})"
+                    )
     finally:
         for name in list(procs.running):
             procs.stop(name)
-    med = lambda key, field: statistics.median(r[field] for r in results[key])
+
+    def med(key, field):
+        return statistics.median(r[field] for r in results[key])
+
     # gevent over sync, round by round (the two ran seconds apart, under the same background load)
     paired = [g["rps"] / s["rps"] for g, s in zip(results[("gevent", "real")], results[("sync", "real")])]
     paired_p99 = [g["p99_ms"] / s["p99_ms"] for g, s in zip(results[("gevent", "real")], results[("sync", "real")])]
-    return {"checks_ok": all(checks), "paired": paired, "paired_p99": paired_p99,
-            "figures": {key: {"rps": med(key, "rps"), "p99_ms": med(key, "p99_ms"), "p50_ms": med(key, "p50_ms")}
-                        for key in results}}
+    return {
+        "checks_ok": all(checks),
+        "paired": paired,
+        "paired_p99": paired_p99,
+        "figures": {
+            key: {"rps": med(key, "rps"), "p99_ms": med(key, "p99_ms"), "p50_ms": med(key, "p50_ms")} for key in results
+        },
+    }
 
 
 def report(result: dict, duration: int, rounds: int, command: str) -> str:
     f = result["figures"]
-    out = ["", "## Web worker model: sync vs gevent (issue: slow clients, single-sale intake)", "",
-           f"`{command}`", "",
-           "Machine: 2 cores, shared and noisy: compare the ratios. Load only against 127.0.0.1: wrk -t2 -c32 with "
-           "bench/post_sale.lua, single-sale `POST /api/sales/`. Each server: gunicorn with 2 workers and "
-           "web/gunicorn_conf.py, only `--worker-class` differing; the bare Flask app (bench/bare_app.py) under "
-           f"the same worker class is each one's baseline. Median of {rounds} rounds of {duration} s each, the "
-           "four servers alternating (salesync sync, salesync gevent, bare sync, bare gevent); no Celery worker running.", "",
-           "| worker class | salesync req/s | p50 | p99 | bare req/s | bare p99 | req/s ratio to bare | p99 ratio to bare |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "",
+        "## Web worker model: sync vs gevent (issue: slow clients, single-sale intake)",
+        "",
+        f"`{command}`",
+        "",
+        "Machine: 2 cores, shared and noisy: compare the ratios. Load only against 127.0.0.1: wrk -t2 -c32 with "
+        "bench/post_sale.lua, single-sale `POST /api/sales/`. Each server: gunicorn with 2 workers and "
+        "web/gunicorn_conf.py, only `--worker-class` differing; the bare Flask app (bench/bare_app.py) under "
+        f"the same worker class is each one's baseline. Median of {rounds} rounds of {duration} s each, the "
+        "four servers alternating (salesync sync, salesync gevent, bare sync, bare gevent); no Celery worker running.",
+        "",
+        "| worker class | salesync req/s | p50 | p99 | bare req/s | bare p99 "
+        "| req/s ratio to bare | p99 ratio to bare |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for worker_class in CLASSES:
         real, bare = f[(worker_class, "real")], f[(worker_class, "bare")]
-        out.append(f"| {worker_class} | {real['rps']:.0f} | {real['p50_ms']:.1f} ms | {real['p99_ms']:.1f} ms | "
-                   f"{bare['rps']:.0f} | {bare['p99_ms']:.1f} ms | {real['rps'] / bare['rps']:.2f}x | "
-                   f"{real['p99_ms'] / bare['p99_ms']:.2f}x |")
+        out.append(
+            f"| {worker_class} | {real['rps']:.0f} | {real['p50_ms']:.1f} ms | {real['p99_ms']:.1f} ms | "
+            f"{bare['rps']:.0f} | {bare['p99_ms']:.1f} ms | {real['rps'] / bare['rps']:.2f}x | "
+            f"{real['p99_ms'] / bare['p99_ms']:.2f}x |"
+        )
     paired = ", ".join(f"{ratio:.2f}x" for ratio in result["paired"])
     paired_p99 = ", ".join(f"{ratio:.2f}x" for ratio in result["paired_p99"])
-    out += ["", f"salesync under gevent against salesync under sync, round by round (the two back to back): req/s "
-            f"{paired} (median **{statistics.median(result['paired']):.2f}x**); p99 {paired_p99} (median "
-            f"{statistics.median(result['paired_p99']):.2f}x). Every salesync request answered 202 and the stream grew "
-            f"by the number answered: {'yes' if result['checks_ok'] else 'NO, see the log'}.", ""]
+    out += [
+        "",
+        f"salesync under gevent against salesync under sync, round by round (the two back to back): req/s "
+        f"{paired} (median **{statistics.median(result['paired']):.2f}x**); p99 {paired_p99} (median "
+        f"{statistics.median(result['paired_p99']):.2f}x). Every salesync request answered 202 and the stream grew "
+        f"by the number answered: {'yes' if result['checks_ok'] else 'NO, see the log'}.",
+        "",
+    ]
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.workers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk round (at most 10)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-write", action="store_true", help="print the section instead of appending it")
@@ -112,18 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     server_url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     prefix = f"salesync-bench-{uuid.uuid4().hex[:8]}:"
-    with tempfile.TemporaryDirectory(prefix="salesync-bench-") as scratch, \
-            postgres_database(server_url, Path(scratch)) as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="salesync-bench-") as scratch,
+        postgres_database(server_url, Path(scratch)) as database_url,
+    ):
         procs = Processes(Path(scratch))
         client = redis.Redis.from_url(redis_url)
         engine = make_engine(database_url)
         try:
             migrate(database_url)
             sessions = make_sessions(engine)
-            ctx = {"settings": Settings(database_url=database_url, redis_url=redis_url,
-                                        data_dir=Path(scratch), redis_prefix=prefix),
-                   "procs": procs, "redis": client, "prefix": prefix,
-                   "products": make_products(sessions), "till": make_token(sessions, "bench-till")}
+            ctx = {
+                "settings": Settings(
+                    database_url=database_url, redis_url=redis_url, data_dir=Path(scratch), redis_prefix=prefix
+                ),
+                "procs": procs,
+                "redis": client,
+                "prefix": prefix,
+                "products": make_products(sessions),
+                "till": make_token(sessions, "bench-till"),
+            }
             publish(sessions, client, prefix)
             result = measure(ctx, duration, args.rounds)
         finally:

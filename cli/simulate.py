@@ -1,5 +1,6 @@
 """`salesync simulate`: a fleet of offline tills bursting their queued sales at a running salesync
 over HTTP, then a check against PostgreSQL that every accepted sale was applied exactly once."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,23 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from cli.fleet import (OTHER_TRACKED, Catalog, Mix, PlannedSale, answer_problems, applied_window, make_catalog,
-                       plan_fleet, verify)
+from cli.fleet import (
+    OTHER_TRACKED,
+    Catalog,
+    Mix,
+    PlannedSale,
+    answer_problems,
+    applied_window,
+    make_catalog,
+    plan_fleet,
+    verify,
+)
 from cli.services import publish_tokens, resolve
+from config.settings import Settings
 from postgres import tokens
 from postgres.engine import make_engine, make_sessions
-from config.settings import Settings
 
 try:
     from cli.tills import Http, OutOfTime, Progress, poll_round, send_device
@@ -55,43 +65,81 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         return int(text)
 
     mix = Mix()
-    parser.add_argument("--url", default="http://127.0.0.1:8000",
-                        help="the salesync to drive (default: %(default)s)")
-    parser.add_argument("--admin-token", default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
-                        help="creates the run's products (default: $SALESYNC_ADMIN_TOKEN); "
-                             "write --admin-token=TOKEN, as a token may begin with '-'")
-    parser.add_argument("--devices", type=count, default=20,
-                        help="simulated tills, each with its own token (default: %(default)s)")
-    parser.add_argument("--sales", type=count, default=20,
-                        help="offline sales queued on each till (default: %(default)s)")
-    parser.add_argument("--connections", type=count, default=16,
-                        help="requests in flight at most (a till uses one at a time) (default: %(default)s)")
-    parser.add_argument("--batch", type=batch, default=1,
-                        help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/ "
-                             "(default: %(default)s)")
-    parser.add_argument("--retry-share", type=share, default=0.1,
-                        help="share of sales sent again unchanged (default: %(default)s)")
-    parser.add_argument("--invalid-share", type=share, default=0.02,
-                        help="share of invalid sales (expect 400) (default: %(default)s)")
-    parser.add_argument("--hot-products", type=count, default=mix.hot_products,
-                        help="tracked products with the most stock movement (default: %(default)s)")
-    parser.add_argument("--hot-share", type=share, default=mix.hot_share,
-                        help="share of sale lines that sell a hot product (default: %(default)s)")
-    parser.add_argument("--volatile-products", type=amount, default=mix.volatile_products,
-                        help="products sold without stock tracking (default: %(default)s)")
-    parser.add_argument("--volatile-share", type=share, default=mix.volatile_share,
-                        help="share of sale lines that sell a volatile product (default: %(default)s)")
-    parser.add_argument("--inline-products", type=amount, default=mix.inline_products,
-                        help="products created by a sale's product_data, every till racing to create them "
-                             "(default: %(default)s)")
-    parser.add_argument("--inline-share", type=share, default=mix.inline_share,
-                        help="share of sale lines that sell an inline product; the lines left over sell "
-                             f"{OTHER_TRACKED} other tracked products (default: %(default)s)")
+    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the salesync to drive (default: %(default)s)")
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("SALESYNC_ADMIN_TOKEN"),
+        help="creates the run's products (default: $SALESYNC_ADMIN_TOKEN); "
+        "write --admin-token=TOKEN, as a token may begin with '-'",
+    )
+    parser.add_argument(
+        "--devices", type=count, default=20, help="simulated tills, each with its own token (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--sales", type=count, default=20, help="offline sales queued on each till (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--connections",
+        type=count,
+        default=16,
+        help="requests in flight at most (a till uses one at a time) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=batch,
+        default=1,
+        help="sales per request: 1 posts to /api/sales/, more to /api/sales/batch/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-share", type=share, default=0.1, help="share of sales sent again unchanged (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--invalid-share", type=share, default=0.02, help="share of invalid sales (expect 400) (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hot-products",
+        type=count,
+        default=mix.hot_products,
+        help="tracked products with the most stock movement (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hot-share",
+        type=share,
+        default=mix.hot_share,
+        help="share of sale lines that sell a hot product (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--volatile-products",
+        type=amount,
+        default=mix.volatile_products,
+        help="products sold without stock tracking (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--volatile-share",
+        type=share,
+        default=mix.volatile_share,
+        help="share of sale lines that sell a volatile product (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--inline-products",
+        type=amount,
+        default=mix.inline_products,
+        help="products created by a sale's product_data, every till racing to create them (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--inline-share",
+        type=share,
+        default=mix.inline_share,
+        help="share of sale lines that sell an inline product; the lines left over sell "
+        f"{OTHER_TRACKED} other tracked products (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, help="makes the product mix and quantities repeatable")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds the whole run may take (default: %(default)s)")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="skip the check against PostgreSQL (tokens are still issued there)")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds the whole run may take (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip the check against PostgreSQL (tokens are still issued there)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -150,7 +198,7 @@ def run(args: argparse.Namespace, settings: Settings) -> Report:
         settings = resolve(settings, stack, start_redis=False)
         if not settings.redis_url:
             raise SystemExit("salesync simulate: no Redis; set REDIS_URL or start `salesync serve`")
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.postgres)
         stack.callback(engine.dispose)
         names = [f"sim-{report.run_id}-{n}" for n in range(1, args.devices + 1)]
         with make_sessions(engine).begin() as session:
@@ -176,8 +224,9 @@ def run(args: argparse.Namespace, settings: Settings) -> Report:
     return report
 
 
-def drive(report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Random,
-          device_tokens: dict[str, str]) -> None:
+def drive(
+    report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Random, device_tokens: dict[str, str]
+) -> None:
     """Products first, then every till's burst, then polling until every accepted sale settled."""
     args = report.args
     report.catalog = create_products(http, pool, make_catalog(report.run_id, mix_of(args)), args.admin_token)
@@ -191,8 +240,7 @@ def drive(report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Rand
     finally:
         report.send_seconds = time.monotonic() - started
         progress.close()
-    if wait_settled(http, pool, [sale for sale in report.sales if sale.accepted],
-                    args.connections * 2):
+    if wait_settled(http, pool, [sale for sale in report.sales if sale.accepted], args.connections * 2):
         report.settle_seconds = time.monotonic() - started
 
 
@@ -211,7 +259,7 @@ def create_products(http: Http, pool: ThreadPoolExecutor, catalog: Catalog, admi
 def wait_settled(http: Http, pool: ThreadPoolExecutor, accepted: list[PlannedSale], chunk: int) -> bool:
     """Poll until every accepted sale is applied or rejected; False if the run's time ran out first."""
     progress = Progress("applying", len(accepted))
-    pending = sorted(accepted, key=lambda sale: sale.accepted_at)
+    pending = sorted(accepted, key=lambda sale: sale.accepted_at or 0.0)
     while pending and not http.out_of_time():
         poll_round(http, pool, pending, chunk)
         pending = [sale for sale in pending if sale.status not in ("applied", "rejected")]
@@ -225,7 +273,7 @@ def wait_settled(http: Http, pool: ThreadPoolExecutor, accepted: list[PlannedSal
 def revoke(engine, settings: Settings, names: list[str]) -> None:
     with make_sessions(engine).begin() as session:
         for name in names:
-            tokens.revoke(session, name, datetime.now(timezone.utc))
+            tokens.revoke(session, name, datetime.now(UTC))
     publish_tokens(settings)
 
 
@@ -240,10 +288,17 @@ def summary(report: Report) -> str:
     def rate(seconds: float | None) -> str:
         return f"{accepted / seconds:.1f}" if seconds else "-"
 
-    applied = (f"{rate(report.apply_seconds)} ({report.apply_seconds:.2f} s from the first sale received "
-               "to the last applied, server clocks)" if report.apply_seconds else "- (not every sale was applied)")
-    settled = (f"{report.settle_seconds:.2f} s after the first send" if report.settle_seconds
-               else f"not within --timeout {args.timeout:g} s")
+    applied = (
+        f"{rate(report.apply_seconds)} ({report.apply_seconds:.2f} s from the first sale received "
+        "to the last applied, server clocks)"
+        if report.apply_seconds
+        else "- (not every sale was applied)"
+    )
+    settled = (
+        f"{report.settle_seconds:.2f} s after the first send"
+        if report.settle_seconds
+        else f"not within --timeout {args.timeout:g} s"
+    )
     skipped = "skipped (--no-verify)" if args.no_verify else "not run: the run stopped early"
     verification = {None: skipped, True: "passed", False: "FAILED"}[report.verified]
     ms = [f"{percentile(report.latencies, share) * 1000:.1f} ms" for share in (0.5, 0.99)] if report.latencies else []
@@ -271,8 +326,14 @@ def summary(report: Report) -> str:
 
 
 def mix_of(args: argparse.Namespace) -> Mix:
-    return Mix(args.hot_products, args.hot_share, args.volatile_products, args.volatile_share,
-               args.inline_products, args.inline_share)
+    return Mix(
+        args.hot_products,
+        args.hot_share,
+        args.volatile_products,
+        args.volatile_share,
+        args.inline_products,
+        args.inline_share,
+    )
 
 
 def command(args: argparse.Namespace, settings: Settings) -> int:

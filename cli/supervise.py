@@ -1,4 +1,5 @@
 """`salesync serve`'s supervisor: run the service's processes, restart what exits, stop on Ctrl-C."""
+
 from __future__ import annotations
 
 import signal
@@ -31,15 +32,21 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
                 if name in due or child.poll() is None:
                     continue
                 if name not in relaunched and child.returncode > 0 and now - began < STARTUP_SECONDS:
-                    print(f"salesync: {name} failed to start (exit code {child.returncode}); stopping",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"salesync: {name} failed to start (exit code {child.returncode}); stopping",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     failed.append(name)
                     break
                 if now - started[name] > 60:
                     delays[name] = 1.0  # it ran for a while: not a crash loop
                 due[name] = now + delays[name]
-                print(f"salesync: {name} exited ({ending(child.returncode)}); starting it again in "
-                      f"{delays[name]:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"salesync: {name} exited ({ending(child.returncode)}); starting it again in {delays[name]:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 delays[name] = min(30.0, delays[name] * 2)
             for name in [name for name, at in due.items() if at <= now]:
                 del due[name]

@@ -3,6 +3,7 @@
 They behave as the API asks a real till to: a sale is sent again, unchanged, after 503, 429, a
 5xx or a lost connection, with exponential backoff and jitter, waiting at least Retry-After.
 """
+
 from __future__ import annotations
 
 import random
@@ -45,8 +46,9 @@ class Http:
     def stop(self) -> None:
         self.deadline = 0.0
 
-    def call(self, method: str, path: str, token: str, body: dict | None = None,
-             timed: bool = False) -> requests.Response | None:
+    def call(
+        self, method: str, path: str, token: str, body: dict | None = None, timed: bool = False
+    ) -> requests.Response | None:
         """The final answer, or None if none came; raises OutOfTime once the run's time is up.
         `timed`: record each answered attempt's latency (the intake's, not the polls')."""
         response = None
@@ -56,9 +58,13 @@ class Http:
                 raise OutOfTime
             started = time.monotonic()
             try:
-                response = self._session().request(method, self.base_url + path, json=body,
-                                                   headers={"Authorization": f"Token {token}"},
-                                                   timeout=min(REQUEST_TIMEOUT, remaining))
+                response = self._session().request(
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    headers={"Authorization": f"Token {token}"},
+                    timeout=min(REQUEST_TIMEOUT, remaining),
+                )
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError):
                 response = None
             else:
@@ -88,7 +94,7 @@ class Http:
 
 def backoff(attempt: int, response: requests.Response | None) -> float:
     """Exponential backoff with full jitter; a Retry-After from the server is a floor."""
-    delay = random.uniform(0, min(10.0, 0.1 * 2 ** attempt))
+    delay = random.uniform(0, min(10.0, 0.1 * 2**attempt))
     retry_after = response.headers.get("Retry-After", "") if response is not None else ""
     return max(delay, float(retry_after)) if retry_after.isdigit() else delay
 
@@ -97,7 +103,7 @@ def send_device(http: Http, device: Device, batch: int, progress: Progress) -> N
     """A till back online: its queue in order, K sales a request, then the sales it re-sends."""
     for queue in (device.sales, device.resend):
         for start in range(0, len(queue), batch):
-            group = queue[start:start + batch]
+            group = queue[start : start + batch]
             for attempt in range(RESULT_RETRIES):
                 # A batch's results may refuse some sales for now (503: the queue at its bound):
                 # send those again, after a backoff, as a real till does.
@@ -113,15 +119,14 @@ def send_device(http: Http, device: Device, batch: int, progress: Progress) -> N
                     break
                 group = retry
                 time.sleep(backoff(attempt, None) + 1)
-            progress.advance(len(queue[start:start + batch]))
+            progress.advance(len(queue[start : start + batch]))
 
 
 def post_sales(http: Http, token: str, group: list[PlannedSale]) -> list[int]:
     if len(group) == 1:
         response = http.call("POST", "/api/sales/", token, group[0].body, timed=True)
         return [0 if response is None else response.status_code]
-    response = http.call("POST", "/api/sales/batch/", token, {"sales": [sale.body for sale in group]},
-                         timed=True)
+    response = http.call("POST", "/api/sales/batch/", token, {"sales": [sale.body for sale in group]}, timed=True)
     if response is None or response.status_code != 200:
         return [0 if response is None else response.status_code] * len(group)
     return [result["status"] for result in response.json()["results"]]
@@ -130,8 +135,9 @@ def post_sales(http: Http, token: str, group: list[PlannedSale]) -> list[int]:
 def poll_status(http: Http, token: str, sales: list[PlannedSale]) -> None:
     """One till's sales (up to POLL_BATCH) in one POST /api/sales/status/."""
     try:
-        response = http.call("POST", "/api/sales/status/", token,
-                             {"external_ids": [sale.external_id for sale in sales]})
+        response = http.call(
+            "POST", "/api/sales/status/", token, {"external_ids": [sale.external_id for sale in sales]}
+        )
     except OutOfTime:
         return
     if response is None or response.status_code != 200:
@@ -148,8 +154,10 @@ def poll_round(http: Http, pool: Executor, pending: list[PlannedSale], chunk: in
     by_till: dict[str, list[PlannedSale]] = {}
     for sale in pending:
         by_till.setdefault(sale.token, []).append(sale)
-    asks = sorted(((token, group) for token, sales in by_till.items() for group in batched(sales, POLL_BATCH)),
-                  key=lambda ask: ask[1][0].accepted_at)
+    asks = sorted(
+        ((token, group) for token, sales in by_till.items() for group in batched(sales, POLL_BATCH)),
+        key=lambda ask: ask[1][0].accepted_at or 0.0,
+    )
     for step in batched(asks, chunk):
         list(pool.map(lambda ask: poll_status(http, *ask), step))
         if all(sale.status in (None, "queued") for _, group in step for sale in group):
@@ -187,6 +195,7 @@ class Progress:
         self.drawn = time.monotonic()
         filled = int(30 * self.done / self.total) if self.total else 30
         rate = self.done / max(self.drawn - self.started, 1e-9)
-        self.stream.write(f"\r{self.label:<9} [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{self.done}/{self.total} {rate:7.1f}/s")
+        self.stream.write(
+            f"\r{self.label:<9} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {rate:7.1f}/s"
+        )
         self.stream.flush()

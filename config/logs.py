@@ -5,11 +5,12 @@ Fields passed with `extra=` (external_id, device, outcome, batch, trigger, ...) 
 the JSON object, and a line logged while a Celery task runs carries its task id, so one sale
 can be followed from intake to apply with `grep <external_id>`.
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from celery import current_task
 
@@ -25,9 +26,13 @@ def log_format() -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                 "level": record.levelname, "logger": record.name, "pid": record.process,
-                 "message": record.getMessage()}
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
         entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
         task = _current_task()
         if task is not None and task.request.id:
@@ -55,11 +60,14 @@ def dict_config() -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"salesync": {"()": formatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "salesync",
-                                "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "salesync", "stream": "ext://sys.stderr"}
+        },
         "root": {"level": "INFO", "handlers": ["stderr"]},
-        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
-                    "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True}},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        },
     }
 
 

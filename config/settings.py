@@ -4,6 +4,7 @@ A bad value stops the process before it serves or applies anything, with a line 
 variable and what it may be (`SALESYNC_APPLY_BATCH=abc is not valid: an integer from 1 to 10000`),
 rather than failing later, deep in a request or a drain. An empty variable means its default.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ def psycopg2_url(url: str) -> str:
     """Accept the usual postgres:// spellings; SQLAlchemy 2.1 would map them to psycopg 3."""
     for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
@@ -37,8 +38,9 @@ class Settings(BaseSettings):
     it says otherwise (`validation_alias`), and the README's Configuration table lists them all
     (tests/unit/test_settings.py holds the two together)."""
 
-    model_config = SettingsConfigDict(env_prefix="SALESYNC_", env_ignore_empty=True, frozen=True,
-                                      populate_by_name=True, allow_inf_nan=False)
+    model_config = SettingsConfigDict(
+        env_prefix="SALESYNC_", env_ignore_empty=True, frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")  # None: the embedded server under data_dir
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
@@ -72,17 +74,17 @@ class Settings(BaseSettings):
     fault: Literal["exit-after-record", ""] = ""
     log_format: Literal["json", "text"] = "json"  # config/logs.py
     # Flower's login, user:password[,user:password]; FLOWER_BASIC_AUTH is the name Flower itself reads.
-    flower_auth: str = Field("", repr=False, validation_alias=AliasChoices(
-        "SALESYNC_FLOWER_AUTH", "FLOWER_BASIC_AUTH"))
+    flower_auth: str = Field("", repr=False, validation_alias=AliasChoices("SALESYNC_FLOWER_AUTH", "FLOWER_BASIC_AUTH"))
     # Where the gunicorn workers keep their metrics (web/gunicorn_conf.py); prometheus_client itself
     # reads the variable, so gunicorn_conf sets it from this before anything imports it.
     prometheus_multiproc_dir: Path = Field(
-        default_factory=lambda values: values["data_dir"] / "prometheus",
-        validation_alias="PROMETHEUS_MULTIPROC_DIR")
+        default_factory=lambda values: values["data_dir"] / "prometheus", validation_alias="PROMETHEUS_MULTIPROC_DIR"
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return (init_settings,)  # the environment only through from_env()
 
     @classmethod
@@ -138,6 +140,16 @@ class Settings(BaseSettings):
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set (salesync serve sets them for you)")
         return self
 
+    @property
+    def postgres(self) -> str:
+        """DATABASE_URL, which must be known by now (the CLI fills in the embedded server's)."""
+        return self.require_urls().database_url or ""
+
+    @property
+    def redis(self) -> str:
+        """REDIS_URL, which must be known by now (the CLI fills in the embedded server's)."""
+        return self.require_urls().redis_url or ""
+
 
 def variables(field: str) -> list[str]:
     """The environment variables a field is read from, first match wins."""
@@ -162,8 +174,7 @@ class _Environment(EnvSettingsSource):
 def _explain(cls: type[Settings], error: ErrorDetails, environ: Mapping[str, str]) -> str:
     """`NAME=value is not valid: what is allowed`, for the variable behind a validation error."""
     loc = str(error["loc"][0]) if error["loc"] else ""
-    field = next(name for name, info in cls.model_fields.items()
-                 if loc == name or loc.upper() in variables(name))
+    field = next(name for name, info in cls.model_fields.items() if loc == name or loc.upper() in variables(name))
     given = {name.upper(): value for name, value in environ.items() if value != ""}
     name = next((name for name in variables(field) if name in given), variables(field)[0])
     info = cls.model_fields[field]
@@ -182,8 +193,9 @@ def _allowed(info: FieldInfo) -> str:
     if typing.get_origin(info.annotation) is Literal:
         return " or ".join(value or "empty" for value in typing.get_args(info.annotation))
     kind = "an integer" if info.annotation is int else "a number" if info.annotation is float else "a value"
-    bounds = {key: getattr(rule, key) for rule in info.metadata for key in ("gt", "ge", "lt", "le")
-              if hasattr(rule, key)}
+    bounds = {
+        key: getattr(rule, key) for rule in info.metadata for key in ("gt", "ge", "lt", "le") if hasattr(rule, key)
+    }
     if bounds.keys() == {"ge", "le"}:
         return f"{kind} from {bounds['ge']} to {bounds['le']}"
     words = {"gt": "above", "ge": "of at least", "lt": "below", "le": "at most"}

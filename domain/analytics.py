@@ -1,11 +1,12 @@
 """Sales reports from daily totals: buckets by period, zero-filled, clipped to the asked range."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import reduce
-from typing import Iterable
 
 from domain.money import EXACT, PRICE_PLACES
 

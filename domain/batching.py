@@ -1,4 +1,5 @@
 """Sales, ids and keys handled in batches: one helper for every place that pages through a list."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator

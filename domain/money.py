@@ -1,4 +1,5 @@
 """Exact decimal rules for quantities and money: the precision salesync accepts and how it prints."""
+
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 QUANTITY_PLACES = 3  # a till weighs to the gram or millilitre

@@ -1,4 +1,5 @@
 """A sale as a till sent it, validated: the value that travels from intake to apply."""
+
 from __future__ import annotations
 
 import uuid
@@ -77,7 +78,9 @@ def _line_to_dict(line: Line) -> dict:
         "quantity": str(line.quantity),
         "unit_price": _text(line.unit_price),
         "product": line.product_id,
-        "product_data": None if new is None else {
+        "product_data": None
+        if new is None
+        else {
             "sku": new.sku,
             "name": new.name,
             "is_volatile": new.is_volatile,
@@ -93,7 +96,9 @@ def _line_from_dict(data: dict) -> Line:
         quantity=Decimal(data["quantity"]),
         unit_price=_number(data["unit_price"]),
         product_id=data["product"],
-        new_product=None if new is None else NewProduct(
+        new_product=None
+        if new is None
+        else NewProduct(
             sku=new["sku"],
             name=new["name"],
             is_volatile=new["is_volatile"],

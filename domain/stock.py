@@ -1,10 +1,11 @@
 """What applying sales does to products: prices, totals, stock, price suggestions, low-stock alerts."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Mapping
 
 from domain.money import EXACT
 from domain.sale import Sale

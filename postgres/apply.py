@@ -3,12 +3,14 @@
 Each sale is all or nothing: a sale that cannot apply is recorded as rejected and the rest of
 its batch still applies. The unique external_id is the last word on "already applied".
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, cast
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import Table, exists, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -17,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from domain.sale import Failures, NewProduct, Sale
 from domain.stock import Effects, PricedSale, ProductState, SaleRejected, apply_sales, price_sale
-from postgres import tables
 from postgres import statuses as records
+from postgres import tables
 from postgres.catalog import open_alerts
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,15 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     todo = [sale for external_id, sale in sorted(sales.items()) if external_id not in statuses]
     # Prices come from a plain read: the product rows are locked only at the end, for the stock
     # update, so a hot product is held for a few statements instead of the whole batch.
-    products = _read_products(session, {line.product_id for sale in todo for line in sale.lines
-                                        if line.product_id is not None and line.new_product is None})
+    products = _read_products(
+        session,
+        {
+            line.product_id
+            for sale in todo
+            for line in sale.lines
+            if line.product_id is not None and line.new_product is None
+        },
+    )
     rejected = _unknown_products(todo, products)
     todo = [sale for sale in todo if sale.external_id not in rejected]
     ids_by_sku = _create_products(session, todo)
@@ -50,7 +59,10 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
     inserted = _insert_sales(session, priced, fingerprints, now)
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
-    reject(session, [({**sales[eid].to_dict(), "fingerprint": fingerprints[eid]}, reason) for eid, reason in rejected.items()])
+    reject(
+        session,
+        [({**sales[eid].to_dict(), "fingerprint": fingerprints[eid]}, reason) for eid, reason in rejected.items()],
+    )
     locked = _read_products(session, {line.product_id for p in fresh for line in p.lines}, lock=True)
     _write_effects(session, apply_sales(fresh, locked))
     session.flush()
@@ -66,8 +78,11 @@ def _refuse_if_another(stored: dict, sale: Sale, fingerprint: str | None) -> dic
     """A post whose external_id PostgreSQL already holds for a different sale (its intake record
     expired, so intake could not answer 422) is refused: the stored sale stays as it was."""
     if records.is_another_sale(stored, sale.device, fingerprint):
-        log.warning("sale %s refused: its external_id is another sale's", sale.external_id,
-                    extra={"external_id": sale.external_id, "device": sale.device})
+        log.warning(
+            "sale %s refused: its external_id is another sale's",
+            sale.external_id,
+            extra={"external_id": sale.external_id, "device": sale.device},
+        )
         return records.conflict_status(stored, sale.device, sale.received_at, fingerprint)
     return stored
 
@@ -75,17 +90,27 @@ def _refuse_if_another(stored: dict, sale: Sale, fingerprint: str | None) -> dic
 def reject(session: Session, rejections: list[tuple[dict, str]]) -> None:
     """Record rejected sales (as queued, raw) with their reasons, for people and for replay."""
     if rejections:
-        rows = [{"external_id": raw["external_id"], "device": raw.get("device", "unknown"), "reason": reason,
-                 "sale": raw, "received_at": _received_at(raw), "fingerprint": raw.get("fingerprint")}
-                for raw, reason in rejections]
+        rows = [
+            {
+                "external_id": raw["external_id"],
+                "device": raw.get("device", "unknown"),
+                "reason": reason,
+                "sale": raw,
+                "received_at": _received_at(raw),
+                "fingerprint": raw.get("fingerprint"),
+            }
+            for raw, reason in rejections
+        ]
         session.execute(insert(tables.RejectedSale).on_conflict_do_nothing(), rows)
 
 
 def _unknown_products(sales: list[Sale], known: dict[int, ProductState]) -> dict[str, str]:
     rejected = {}
     for sale in sales:
-        missing = sorted({line.product_id for line in sale.lines
-                          if line.product_id is not None and line.new_product is None} - known.keys())
+        missing = sorted(
+            {line.product_id for line in sale.lines if line.product_id is not None and line.new_product is None}
+            - known.keys()
+        )
         if missing:
             rejected[sale.external_id] = f"product {missing[0]} does not exist; send product_data to create it"
     return rejected
@@ -101,13 +126,21 @@ def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
     if not new:
         return {}
     # Without a unit_price in product_data, the price it was first sold at becomes its default.
-    rows = [{"sku": sku, "name": p.name, "is_volatile": p.is_volatile, "stock": Decimal(0),
-             "unit_price": p.unit_price if p.unit_price is not None else sold_at, "reorder_level": p.reorder_level}
-            for sku, (p, sold_at) in sorted(new.items())]
+    rows = [
+        {
+            "sku": sku,
+            "name": p.name,
+            "is_volatile": p.is_volatile,
+            "stock": Decimal(0),
+            "unit_price": p.unit_price if p.unit_price is not None else sold_at,
+            "reorder_level": p.reorder_level,
+        }
+        for sku, (p, sold_at) in sorted(new.items())
+    ]
     # Sorted inserts, before any product row lock: concurrent creators queue instead of deadlocking.
     session.execute(insert(tables.Product).on_conflict_do_nothing(index_elements=["sku"]), rows)
     found = session.execute(select(tables.Product.sku, tables.Product.id).where(tables.Product.sku.in_(new)))
-    return {sku: product_id for sku, product_id in found}
+    return {row.sku: row.id for row in found}
 
 
 def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[int, ProductState]:
@@ -124,18 +157,30 @@ def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[
     return {row[0]: ProductState(*row) for row in session.execute(query)}
 
 
-def _insert_sales(session: Session, priced: list[PricedSale], fingerprints: dict[str, str | None],
-                  now: datetime) -> dict[str, int]:
+def _insert_sales(
+    session: Session, priced: list[PricedSale], fingerprints: dict[str, str | None], now: datetime
+) -> dict[str, int]:
     if not priced:
         return {}
-    rows = [{"external_id": p.sale.external_id, "device": p.sale.device, "source_device": p.sale.source_device,
-             "client_timestamp": p.sale.client_timestamp, "received_at": p.sale.received_at,
-             "synced_at": now, "updated_at": now, "total": p.total, "fingerprint": fingerprints[p.sale.external_id]}
-            for p in priced]
+    rows = [
+        {
+            "external_id": p.sale.external_id,
+            "device": p.sale.device,
+            "source_device": p.sale.source_device,
+            "client_timestamp": p.sale.client_timestamp,
+            "received_at": p.sale.received_at,
+            "synced_at": now,
+            "updated_at": now,
+            "total": p.total,
+            "fingerprint": fingerprints[p.sale.external_id],
+        }
+        for p in priced
+    ]
     table = core(tables.Sale)
-    statement = (insert(table).on_conflict_do_nothing(index_elements=["external_id"])
-                 .returning(table.c.external_id, table.c.id))
-    return {external_id: sale_id for external_id, sale_id in session.execute(statement, rows)}
+    statement = (
+        insert(table).on_conflict_do_nothing(index_elements=["external_id"]).returning(table.c.external_id, table.c.id)
+    )
+    return {row.external_id: row.id for row in session.execute(statement, rows)}
 
 
 def core(model: type[tables.Base]) -> Table:
@@ -144,9 +189,18 @@ def core(model: type[tables.Base]) -> Table:
 
 
 def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str, int]) -> None:
-    rows = [{"sale_id": sale_ids[p.sale.external_id], "product_id": line.product_id, "quantity": line.quantity,
-             "unit_price": line.unit_price, "subtotal": line.subtotal, "sold_at": p.sale.client_timestamp}
-            for p in priced for line in p.lines]
+    rows = [
+        {
+            "sale_id": sale_ids[p.sale.external_id],
+            "product_id": line.product_id,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "subtotal": line.subtotal,
+            "sold_at": p.sale.client_timestamp,
+        }
+        for p in priced
+        for line in p.lines
+    ]
     if rows:
         session.execute(insert(core(tables.SaleItem)), rows)
         session.execute(insert(core(tables.RollupPending)), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
@@ -165,10 +219,15 @@ def _write_effects(session: Session, effects: Effects) -> None:
     """Every changed product in one statement, whatever the batch touched."""
     if effects.products:
         changed = sorted(effects.products.values(), key=lambda product: product.id)
-        session.execute(_UPDATE_PRODUCTS, {
-            "ids": [product.id for product in changed], "stocks": [product.stock for product in changed],
-            "prices": [product.unit_price for product in changed],
-            "set_at": [product.price_set_at for product in changed]})
+        session.execute(
+            _UPDATE_PRODUCTS,
+            {
+                "ids": [product.id for product in changed],
+                "stocks": [product.stock for product in changed],
+                "prices": [product.unit_price for product in changed],
+                "set_at": [product.price_set_at for product in changed],
+            },
+        )
     open_alerts(session, effects.alerts)
 
 
@@ -199,9 +258,13 @@ def is_ours(error: BaseException) -> bool:
     return is_transient(error) or (isinstance(error, DBAPIError) and not is_about_the_sale(error))
 
 
-def apply_isolating(sessions: sessionmaker[Session], raw_sales: list[dict], now: datetime,
-                    failed: Callable[[str], Failures] = lambda external_id: Failures(MAX_ATTEMPTS, 0.0),
-                    grace: float = 3600.0) -> dict[str, dict]:
+def apply_isolating(
+    sessions: sessionmaker[Session],
+    raw_sales: list[dict],
+    now: datetime,
+    failed: Callable[[str], Failures] = lambda external_id: Failures(MAX_ATTEMPTS, 0.0),
+    grace: float = 3600.0,
+) -> dict[str, dict]:
     """One transaction for the batch; if it fails, each sale alone, so one poison sale cannot hold
     up the others. A sale the database refuses is rejected with the reason. One that fails for no
     known reason is left queued (no status), its failure counted by `failed(external_id)`, until
@@ -249,8 +312,11 @@ def _reject_alone(sessions: sessionmaker[Session], raw: dict, reason: str) -> di
     """Reject one sale from its raw entry: it may be the very thing that cannot be parsed."""
     with sessions.begin() as session:
         reject(session, [(raw, reason)])
-    return {raw["external_id"]: records.rejected_status(raw.get("device", "unknown"), _received_at(raw), reason,
-                                                      raw.get("fingerprint"))}
+    return {
+        raw["external_id"]: records.rejected_status(
+            raw.get("device", "unknown"), _received_at(raw), reason, raw.get("fingerprint")
+        )
+    }
 
 
 def _received_at(raw: dict) -> datetime:

@@ -1,4 +1,5 @@
 """Engine, sessions and migrations for PostgreSQL."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,14 +5,17 @@ every bad row is reported with its line number. A row whose sku already exists i
 unless `update` is set; then its name, price, volatility and reorder level are replaced and its
 stock is left alone (stock changes go through stock adjustments, which keep an audit trail).
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable, TextIO
+from typing import TextIO
 
-from sqlalchemy import select, update as sql_update
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -70,9 +73,11 @@ def read(source: TextIO) -> list[Row]:
     if not header:
         raise ImportFailed([RowError(1, "the file is empty; the first line must name the columns")])
     if unknown or missing or len(set(header)) != len(header):
-        problems = ([f"unknown column(s) {', '.join(unknown)}"] if unknown else []) + \
-                   ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
-                   (["a column is named twice"] if len(set(header)) != len(header) else [])
+        problems = (
+            ([f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+            + ([f"missing column(s) {', '.join(missing)}"] if missing else [])
+            + (["a column is named twice"] if len(set(header)) != len(header) else [])
+        )
         raise ImportFailed([RowError(1, f"{'; '.join(problems)} (columns: {', '.join(COLUMNS)})")])
     rows: list[Row] = []
     first_line: dict[str, int] = {}
@@ -129,26 +134,39 @@ def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
         return value in TRUE
 
     # Checked in column order, so errors read left to right.
-    row = Row(line, text("sku", 64), text("name", 200), optional("unit_price", check_price),
-              number("stock", check_level, Decimal(0)), number("reorder_level", check_level, Decimal(0)),
-              flag("is_volatile"))
+    row = Row(
+        line,
+        text("sku", 64),
+        text("name", 200),
+        optional("unit_price", check_price),
+        number("stock", check_level, Decimal(0)),
+        number("reorder_level", check_level, Decimal(0)),
+        flag("is_volatile"),
+    )
     return (None if errors else row), [RowError(line, message) for message in errors]
 
 
-def write(session: Session, rows: list[Row], update: bool = False,
-          progress: Callable[[int], None] = lambda done: None) -> Imported:
+def write(
+    session: Session, rows: list[Row], update: bool = False, progress: Callable[[int], None] = lambda done: None
+) -> Imported:
     """Create (or, with `update`, also update) every product, in the caller's transaction."""
     existing = _existing(session, [row.sku for row in rows])
     if existing and not update:
-        raise ImportFailed([RowError(row.line, f"sku {row.sku!r} already exists (pass --update to update it)")
-                            for row in rows if row.sku in existing])
+        raise ImportFailed(
+            [
+                RowError(row.line, f"sku {row.sku!r} already exists (pass --update to update it)")
+                for row in rows
+                if row.sku in existing
+            ]
+        )
     new = [row for row in rows if row.sku not in existing]
     changed = [row for row in rows if row.sku in existing]
     done = 0
     for chunk in batched(new, CHUNK):
-        created = session.execute(insert(Product).returning(Product.id, Product.sku),
-                                  [_fields(row) | {"stock": row.stock} for row in chunk])
-        ids = dict((sku, product_id) for product_id, sku in created)
+        created = session.execute(
+            insert(Product).returning(Product.id, Product.sku), [_fields(row) | {"stock": row.stock} for row in chunk]
+        )
+        ids = {sku: product_id for product_id, sku in created}
         _open_alerts_if_low(session, [(ids[row.sku], row, row.stock) for row in chunk])
         done += len(chunk)
         progress(done)
@@ -169,13 +187,21 @@ def _existing(session: Session, skus: list[str]) -> dict[str, tuple[int, Decimal
 
 
 def _fields(row: Row) -> dict:
-    return {"sku": row.sku, "name": row.name, "unit_price": row.unit_price, "reorder_level": row.reorder_level,
-            "is_volatile": row.is_volatile}
+    return {
+        "sku": row.sku,
+        "name": row.name,
+        "unit_price": row.unit_price,
+        "reorder_level": row.reorder_level,
+        "is_volatile": row.is_volatile,
+    }
 
 
 def _open_alerts_if_low(session: Session, products: list[tuple[int, Row, Decimal]]) -> None:
     """As creating a product by the API does: a tracked product below its reorder level gets an alert."""
-    alerts = [stock.adjust_stock(stock.ProductState(product_id, row.is_volatile, row.unit_price, level,
-                                               row.reorder_level), Decimal(0))[1]
-              for product_id, row, level in products]
+    alerts = [
+        stock.adjust_stock(
+            stock.ProductState(product_id, row.is_volatile, row.unit_price, level, row.reorder_level), Decimal(0)
+        )[1]
+        for product_id, row, level in products
+    ]
     open_alerts(session, [alert for alert in alerts if alert])

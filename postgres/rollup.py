@@ -6,6 +6,7 @@ committed sales, whatever order they committed in. Each pair is recomputed from 
 not incremented, so doing it twice never counts a sale twice; refreshes take a transaction
 advisory lock so two beats never interleave.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,20 +53,30 @@ def refresh(session: Session, tz: str) -> Refreshed:
     if rebuilt:  # first run, or the reporting zone changed: every day moves
         session.execute(text("DELETE FROM rollup_pending"))
         session.execute(text("DELETE FROM sales_daily"))
-        session.execute(text(f"INSERT INTO rollup_affected SELECT DISTINCT si.product_id, {_DAY} FROM sale_items si"),
-                        {"tz": tz})
+        session.execute(
+            text(f"INSERT INTO rollup_affected SELECT DISTINCT si.product_id, {_DAY} FROM sale_items si"), {"tz": tz}
+        )
     else:
-        session.execute(text(f"""
+        session.execute(
+            text(f"""
             WITH pending AS (DELETE FROM rollup_pending RETURNING sale_id)
             INSERT INTO rollup_affected
             SELECT DISTINCT si.product_id, {_DAY} FROM sale_items si JOIN pending p ON p.sale_id = si.sale_id
-        """), {"tz": tz})
-        session.execute(text("DELETE FROM sales_daily d USING rollup_affected a "
-                             "WHERE d.product_id = a.product_id AND d.day = a.day"))
+        """),
+            {"tz": tz},
+        )
+        session.execute(
+            text(
+                "DELETE FROM sales_daily d USING rollup_affected a WHERE d.product_id = a.product_id AND d.day = a.day"
+            )
+        )
     restated = cast(CursorResult, session.execute(_RESTATE, {"tz": tz})).rowcount
     as_of = session.execute(select(func.now())).scalar_one()
-    session.execute(insert(RollupState).values(id=1, timezone=tz, refreshed_at=as_of)
-                    .on_conflict_do_update(index_elements=["id"], set_={"timezone": tz, "refreshed_at": as_of}))
+    session.execute(
+        insert(RollupState)
+        .values(id=1, timezone=tz, refreshed_at=as_of)
+        .on_conflict_do_update(index_elements=["id"], set_={"timezone": tz, "refreshed_at": as_of})
+    )
     return Refreshed(restated, rebuilt, as_of)
 
 
@@ -74,17 +85,31 @@ def as_of(session: Session) -> datetime | None:
 
 
 def daily_totals(session: Session, start: date, end: date, product_id: int | None = None) -> list[DayTotal]:
-    query = (select(SalesDaily.day, func.sum(SalesDaily.quantity), func.sum(SalesDaily.revenue))
-             .where(SalesDaily.day.between(start, end)).group_by(SalesDaily.day))
+    query = (
+        select(SalesDaily.day, func.sum(SalesDaily.quantity), func.sum(SalesDaily.revenue))
+        .where(SalesDaily.day.between(start, end))
+        .group_by(SalesDaily.day)
+    )
     if product_id is not None:
         query = query.where(SalesDaily.product_id == product_id)
     return [DayTotal(day, quantity, revenue) for day, quantity, revenue in session.execute(query)]
 
 
 def top_products(session: Session, start: date, end: date, limit: int) -> list[tuple[Product, Decimal, Decimal]]:
-    totals = (select(SalesDaily.product_id, func.sum(SalesDaily.quantity).label("quantity"),
-                     func.sum(SalesDaily.revenue).label("revenue"))
-              .where(SalesDaily.day.between(start, end)).group_by(SalesDaily.product_id).subquery())
-    query = (select(Product, totals.c.quantity, totals.c.revenue).join(totals, totals.c.product_id == Product.id)
-             .order_by(totals.c.revenue.desc(), Product.id).limit(limit))
+    totals = (
+        select(
+            SalesDaily.product_id,
+            func.sum(SalesDaily.quantity).label("quantity"),
+            func.sum(SalesDaily.revenue).label("revenue"),
+        )
+        .where(SalesDaily.day.between(start, end))
+        .group_by(SalesDaily.product_id)
+        .subquery()
+    )
+    query = (
+        select(Product, totals.c.quantity, totals.c.revenue)
+        .join(totals, totals.c.product_id == Product.id)
+        .order_by(totals.c.revenue.desc(), Product.id)
+        .limit(limit)
+    )
     return [tuple(row) for row in session.execute(query)]

@@ -4,17 +4,15 @@
 Apply builds them; Redis keeps a compact copy while the intake record lives (redis_queue/intake.py,
 settled_record); status answers read PostgreSQL once it does not.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-
 
 from domain.money import format_amount, format_quantity
 from domain.stock import PricedSale
@@ -71,8 +69,10 @@ def applied_sales(session: Session, external_ids: list[str]) -> dict[str, dict]:
     items: dict[int, list[SaleItem]] = {sale.id: [] for sale in sales}
     for item in session.scalars(select(SaleItem).where(SaleItem.sale_id.in_(items)).order_by(SaleItem.id)):
         items[item.sale_id].append(item)
-    return {sale.external_id: applied_status(sale.received_at, sale_view(sale, items[sale.id]), sale.fingerprint)
-            for sale in sales}
+    return {
+        sale.external_id: applied_status(sale.received_at, sale_view(sale, items[sale.id]), sale.fingerprint)
+        for sale in sales
+    }
 
 
 def rejected_sales(session: Session, external_ids: list[str], lock: bool = False) -> dict[str, dict]:
@@ -87,26 +87,39 @@ def rejected_sales(session: Session, external_ids: list[str], lock: bool = False
 
 def applied_status(received_at: datetime, view: dict, fingerprint: str | None = None) -> dict:
     """The intake record of an applied sale; settling writes it back to Redis as is."""
-    return {"status": "applied", "device": view["device"], "received_at": timestamp(received_at), "sale": view,
-            "fingerprint": fingerprint}
+    return {
+        "status": "applied",
+        "device": view["device"],
+        "received_at": timestamp(received_at),
+        "sale": view,
+        "fingerprint": fingerprint,
+    }
 
 
 def rejected_status(device: str, received_at: datetime, reason: str, fingerprint: str | None = None) -> dict:
-    return {"status": "rejected", "device": device, "received_at": timestamp(received_at), "error": reason,
-            "fingerprint": fingerprint}
+    return {
+        "status": "rejected",
+        "device": device,
+        "received_at": timestamp(received_at),
+        "error": reason,
+        "fingerprint": fingerprint,
+    }
 
 
 def is_another_sale(stored: dict, device: str, fingerprint: str | None) -> bool:
     """Whether a queued post differs from the sale stored under its external_id: another device,
     or another payload (a record without a fingerprint, from before fingerprints, matches any)."""
-    return stored["device"] != device or None not in (stored.get("fingerprint"), fingerprint) \
-        and stored["fingerprint"] != fingerprint
+    return stored["device"] != device or (
+        None not in (stored.get("fingerprint"), fingerprint) and stored["fingerprint"] != fingerprint
+    )
 
 
 def conflict_status(stored: dict, device: str, received_at: datetime, fingerprint: str | None) -> dict:
     """The poster's status for a post refused because its external_id is another sale's: that sale
     stays as it was, and visible to its own device (sale_records)."""
     used_on = stored["received_at"][:10]
-    reason = (f"external_id already used on {used_on} for a different sale; that sale is kept unchanged. "
-              "Nothing of this one was applied: send it again under a new external_id.")
+    reason = (
+        f"external_id already used on {used_on} for a different sale; that sale is kept unchanged. "
+        "Nothing of this one was applied: send it again under a new external_id."
+    )
     return rejected_status(device, received_at, reason, fingerprint)

@@ -1,9 +1,10 @@
 """The PostgreSQL schema as typed SQLAlchemy models; Alembic migrations follow it."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -18,7 +19,7 @@ Amount = Annotated[Decimal, "amount"]  # subtotals and totals: exact products of
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         Quantity: Numeric(18, 3),
         Stock: Numeric(38, 3),
         Price: Numeric(18, 4),

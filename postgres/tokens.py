@@ -1,4 +1,5 @@
 """API tokens: stored hashed in PostgreSQL, published to Redis so intake auth never touches PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ def create(session: Session, device: str, is_admin: bool, keep_old: bool = False
     """A new token for `device`. Without `keep_old` a device's active token must be revoked
     first; with it both stay active, so the device's tills can change over one by one without
     being locked out, and the old one is revoked by id once they all have the new one."""
-    if not keep_old and session.scalar(select(ApiToken.id).where(ApiToken.device == device,
-                                                                 ApiToken.revoked_at.is_(None))):
+    if not keep_old and session.scalar(
+        select(ApiToken.id).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
+    ):
         raise TokenError(f"device {device!r} already has an active token; revoke it first")
     token = "ss_" + secrets.token_urlsafe(32)  # a prefix: never starts with "-", easy to spot in a leak
     session.add(ApiToken(device=device, is_admin=is_admin, token_hash=token_hash(token)))
@@ -47,16 +49,24 @@ def create(session: Session, device: str, is_admin: bool, keep_old: bool = False
 
 def revoke(session: Session, device: str, now: datetime) -> bool:
     """Revoke every active token of `device`; False if it had none."""
-    revoked = session.scalars(update(ApiToken).where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
-                              .values(revoked_at=now).returning(ApiToken.id))
+    revoked = session.scalars(
+        update(ApiToken)
+        .where(ApiToken.device == device, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiToken.id)
+    )
     return bool(revoked.all())
 
 
 def revoke_id(session: Session, row_id: int, now: datetime) -> bool:
     """Revoke one token by its row id (as `salesync token list` shows it); False if no active
     token has that id."""
-    revoked = session.scalars(update(ApiToken).where(ApiToken.id == row_id, ApiToken.revoked_at.is_(None))
-                              .values(revoked_at=now).returning(ApiToken.id))
+    revoked = session.scalars(
+        update(ApiToken)
+        .where(ApiToken.id == row_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(ApiToken.id)
+    )
     return bool(revoked.all())
 
 

@@ -6,18 +6,19 @@ order, the records still `queued`, the stream, then PostgreSQL: a sale settled w
 runs is therefore found applied, never reported missing. A sale found applied, out of the stream
 and still queued is read again last, so one settled mid-check is not reported unsettled either.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from domain.batching import batched
-from redis_queue.intake import GROUP, Intake
 from postgres.tables import RejectedSale, Sale
+from redis_queue.intake import GROUP, Intake
 
 PAGE = 1000
 
@@ -49,15 +50,21 @@ class Report:
 
     def problems(self, older_than: float) -> list[str]:
         """What needs a person: sales waiting longer than `older_than` seconds, and inconsistencies."""
-        found = [f"sale {sale.external_id} recorded {sale.age_seconds:.0f} s ago is not applied"
-                 + ("" if sale.in_stream else " and is no longer in the stream: it will never be applied")
-                 for sale in self.unapplied if sale.age_seconds > older_than or not sale.in_stream]
-        return found + [f"sale {external_id} is applied but its Redis record still says queued and no stream "
-                        "entry is left to settle it" for external_id in self.unsettled]
+        found = [
+            f"sale {sale.external_id} recorded {sale.age_seconds:.0f} s ago is not applied"
+            + ("" if sale.in_stream else " and is no longer in the stream: it will never be applied")
+            for sale in self.unapplied
+            if sale.age_seconds > older_than or not sale.in_stream
+        ]
+        return found + [
+            f"sale {external_id} is applied but its Redis record still says queued and no stream "
+            "entry is left to settle it"
+            for external_id in self.unsettled
+        ]
 
 
 def check(intake: Intake, session: Session, now: datetime | None = None) -> Report:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     queued = _queued_records(intake)
     entries = _stream_ids(intake)
     in_stream = {external_id for external_id, _ in entries}
@@ -66,7 +73,7 @@ def check(intake: Intake, session: Session, now: datetime | None = None) -> Repo
     report.pending = sum(consumer.pending for consumer in report.consumers)
     for external_id, entry_ms in entries:
         if external_id not in applied and external_id not in queued:  # its record expired or was deleted
-            received = datetime.fromtimestamp(entry_ms / 1000, timezone.utc)
+            received = datetime.fromtimestamp(entry_ms / 1000, UTC)
             queued[external_id] = {"received_at": received.isoformat()}
     for external_id, record in queued.items():
         if external_id in applied:
@@ -74,14 +81,22 @@ def check(intake: Intake, session: Session, now: datetime | None = None) -> Repo
                 report.unsettled.append(external_id)
             continue
         received = datetime.fromisoformat(record["received_at"])
-        report.unapplied.append(Unapplied(external_id, record.get("device"), received,
-                                          (now - received).total_seconds(), external_id in in_stream,
-                                          int(record.get("attempts") or 0)))
+        report.unapplied.append(
+            Unapplied(
+                external_id,
+                record.get("device"),
+                received,
+                (now - received).total_seconds(),
+                external_id in in_stream,
+                int(record.get("attempts") or 0),
+            )
+        )
     report.unapplied.sort(key=lambda sale: sale.received_at)
     if report.unsettled:  # read queued before a worker settled it (and dropped its entry) while we read
         records = intake.statuses(report.unsettled)
-        report.unsettled = [external_id for external_id in report.unsettled
-                            if records.get(external_id, {}).get("status") == "queued"]
+        report.unsettled = [
+            external_id for external_id in report.unsettled if records.get(external_id, {}).get("status") == "queued"
+        ]
     return report
 
 
@@ -106,8 +121,11 @@ def _stream_ids(intake: Intake) -> list[tuple[str, int]]:
     entries, start = [], "-"
     while True:
         page = intake.redis.xrange(intake.stream, min=start, count=PAGE)
-        entries += [(fields[b"external_id"].decode(), int(entry_id.split(b"-")[0]))
-                    for entry_id, fields in page if b"external_id" in fields]
+        entries += [
+            (fields[b"external_id"].decode(), int(entry_id.split(b"-")[0]))
+            for entry_id, fields in page
+            if b"external_id" in fields
+        ]
         if len(page) < PAGE:
             return entries
         start = "(" + page[-1][0].decode()
@@ -116,8 +134,10 @@ def _stream_ids(intake: Intake) -> list[tuple[str, int]]:
 def _in_postgresql(session: Session, external_ids: set[str]) -> set[str]:
     found: set[str] = set()
     for ids in batched(sorted(external_ids), PAGE):
-        query = union_all(select(Sale.external_id).where(Sale.external_id.in_(ids)),
-                          select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids)))
+        query = union_all(
+            select(Sale.external_id).where(Sale.external_id.in_(ids)),
+            select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids)),
+        )
         found |= {str(external_id) for external_id in session.scalars(query)}
     return found
 

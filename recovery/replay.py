@@ -5,6 +5,7 @@ queued (same payload, same fingerprint), its intake record reset to `queued` wit
 attempts, so a worker applies it like any other queued sale. Nothing else is touched: a sale
 that fails again is rejected (or set aside) again, with its new reason.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,9 @@ import json
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from redis_queue.intake import Intake
 from postgres.apply import SET_ASIDE
 from postgres.tables import RejectedSale
-
+from redis_queue.intake import Intake
 
 
 def rejected(session: Session, set_aside_only: bool = False) -> list[RejectedSale]:
@@ -32,8 +32,14 @@ def replay(session: Session, intake: Intake, external_ids: list[str]) -> list[st
     The rows are deleted in the caller's transaction, and the sales are queued in Redis before it
     commits: if Redis fails, nothing changed; if the commit fails, apply still finds the sale
     rejected and leaves it so."""
-    rows = list(session.scalars(select(RejectedSale).where(RejectedSale.external_id.in_(external_ids))
-                                .order_by(RejectedSale.received_at).with_for_update()))
+    rows = list(
+        session.scalars(
+            select(RejectedSale)
+            .where(RejectedSale.external_id.in_(external_ids))
+            .order_by(RejectedSale.received_at)
+            .with_for_update()
+        )
+    )
     if not rows:
         return []
     session.execute(delete(RejectedSale).where(RejectedSale.external_id.in_([row.external_id for row in rows])))
@@ -41,8 +47,11 @@ def replay(session: Session, intake: Intake, external_ids: list[str]) -> list[st
     pipe = intake.redis.pipeline(transaction=True)
     for row in rows:
         raw = {**row.sale, "external_id": row.external_id}
-        record = {"device": row.device, "received_at": raw.get("received_at") or row.received_at.isoformat(),
-                  "status": "queued"}
+        record = {
+            "device": row.device,
+            "received_at": raw.get("received_at") or row.received_at.isoformat(),
+            "status": "queued",
+        }
         if row.fingerprint or raw.get("fingerprint"):
             record["fingerprint"] = row.fingerprint or raw["fingerprint"]
         key = intake.record_key(row.external_id)

@@ -6,6 +6,7 @@ Workers may run in other containers or on other hosts than the web process that 
 counters and histograms when scraped. Any web instance therefore reports all workers, and the
 counts survive worker restarts (Prometheus treats a Redis reset like any counter reset).
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,11 @@ BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
 BATCH_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _HISTOGRAMS = {
     "batch_size": ("salesync_apply_batch_size", "Sales taken by one drain (non-empty batches)", BATCH_SIZE_BUCKETS),
-    "batch_seconds": ("salesync_apply_batch_duration_seconds", "Time to apply and settle one batch",
-                      BATCH_SECONDS_BUCKETS),
+    "batch_seconds": (
+        "salesync_apply_batch_duration_seconds",
+        "Time to apply and settle one batch",
+        BATCH_SECONDS_BUCKETS,
+    ),
 }
 _SALES = {
     "applied": "Sales applied to PostgreSQL by the workers",
@@ -67,10 +71,12 @@ class WorkerMetrics:
         raw = {key.decode(): float(value) for key, value in self.redis.hgetall(self.key).items()}
         families: list[Metric] = []
         for outcome, documentation in _SALES.items():
-            families.append(CounterMetricFamily(f"salesync_sales_{outcome}", documentation,
-                                                value=raw.get(f"sales:{outcome}", 0)))
-        drains = CounterMetricFamily("salesync_drains", "Drain tasks run by the workers, by what sent them",
-                                     labels=["trigger"])
+            families.append(
+                CounterMetricFamily(f"salesync_sales_{outcome}", documentation, value=raw.get(f"sales:{outcome}", 0))
+            )
+        drains = CounterMetricFamily(
+            "salesync_drains", "Drain tasks run by the workers, by what sent them", labels=["trigger"]
+        )
         for trigger in (*TRIGGERS, "other"):
             drains.add_metric([trigger], raw.get(f"drains:{trigger}", 0))
         families.append(drains)
@@ -80,9 +86,15 @@ class WorkerMetrics:
                 running += raw.get(f"{name}:le:{bound}", 0)
                 buckets.append((floatToGoString(bound), running))
             buckets.append(("+Inf", raw.get(f"{name}:count", 0)))
-            families.append(HistogramMetricFamily(metric, documentation, buckets=buckets,
-                                                  sum_value=raw.get(f"{name}:sum", 0)))
+            families.append(
+                HistogramMetricFamily(metric, documentation, buckets=buckets, sum_value=raw.get(f"{name}:sum", 0))
+            )
         if "last_drain" in raw:
-            families.append(GaugeMetricFamily("salesync_worker_last_drain_timestamp_seconds",
-                                              "When a worker last ran a drain (Unix time)", value=raw["last_drain"]))
+            families.append(
+                GaugeMetricFamily(
+                    "salesync_worker_last_drain_timestamp_seconds",
+                    "When a worker last ran a drain (Unix time)",
+                    value=raw["last_drain"],
+                )
+            )
         return families

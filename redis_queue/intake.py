@@ -4,6 +4,7 @@ A sale is recorded and appended to a stream in one Lua call. Workers read the st
 consumer group and acknowledge an entry only after its PostgreSQL transaction committed, so a
 crash anywhere leaves the entry pending, to be read again by its consumer or claimed by another.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ return deleted
 @dataclass(frozen=True)
 class RateBucket:
     """A caller's rate-limit bucket (token_bucket.lua): `rate` requests a second, `burst` at once."""
+
     key: str
     rate: float
     burst: int
@@ -58,8 +60,9 @@ class Entry:
 
 
 class Intake:
-    def __init__(self, client: redis.Redis, prefix: str, record_ttl: int, max_queued: int = 1_000_000,
-                 high_water: float = 0.8):
+    def __init__(
+        self, client: redis.Redis, prefix: str, record_ttl: int, max_queued: int = 1_000_000, high_water: float = 0.8
+    ):
         self.redis = client
         self.prefix = prefix
         self.stream = f"{prefix}sales"
@@ -98,9 +101,16 @@ class Intake:
 
     def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
         keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
-        args = [fingerprint, sale.device, sale.received_at.isoformat(), sale.external_id,
-                json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")), KICK_EVERY_MS,
-                self.max_queued, self.high_water]
+        args = [
+            fingerprint,
+            sale.device,
+            sale.received_at.isoformat(),
+            sale.external_id,
+            json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")),
+            KICK_EVERY_MS,
+            self.max_queued,
+            self.high_water,
+        ]
         return keys, args
 
     def status(self, external_id: str) -> dict | None:
@@ -111,8 +121,11 @@ class Intake:
         pipe = self.redis.pipeline(transaction=False)
         for external_id in external_ids:
             pipe.hgetall(self.record_key(external_id))
-        return {external_id: {key.decode(): value.decode() for key, value in raw.items()}
-                for external_id, raw in zip(external_ids, pipe.execute()) if raw}
+        return {
+            external_id: {key.decode(): value.decode() for key, value in raw.items()}
+            for external_id, raw in zip(external_ids, pipe.execute())
+            if raw
+        }
 
     def ensure_group(self) -> None:
         try:
@@ -128,8 +141,9 @@ class Intake:
         mine = self.redis.xreadgroup(GROUP, consumer, {self.stream: "0"}, count=count)
         entries = mine[0][1] if mine else []
         if len(entries) < count:
-            entries += self.redis.xautoclaim(self.stream, GROUP, consumer, reclaim_after_ms, "0-0",
-                                             count=count - len(entries))[1]
+            entries += self.redis.xautoclaim(
+                self.stream, GROUP, consumer, reclaim_after_ms, "0-0", count=count - len(entries)
+            )[1]
         if len(entries) < count:  # fill up, so one entry that keeps failing never starves the rest
             fresh = self.redis.xreadgroup(GROUP, consumer, {self.stream: ">"}, count=count - len(entries))
             entries += fresh[0][1] if fresh else []

@@ -4,10 +4,11 @@ Beat samples the queue every OPS_SAMPLE_INTERVAL seconds into a sorted set (scor
 in ms) under the deployment's prefix, trimmed to the last hour; the overview reads it back and
 adds a live point, so the page is never empty while the first samples come in.
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from redis_queue.intake import Intake
 
@@ -23,8 +24,11 @@ def measure(intake: Intake) -> dict:
     seconds, micros = intake.redis.time()  # the clock the stream's entry ids come from
     now_ms = seconds * 1000 + micros // 1000
     oldest = intake.oldest_queued_ms()
-    return {"at_ms": now_ms, "sync_lag_seconds": 0.0 if oldest is None else max(0, now_ms - oldest) / 1000,
-            "queue_depth": intake.backlog()}
+    return {
+        "at_ms": now_ms,
+        "sync_lag_seconds": 0.0 if oldest is None else max(0, now_ms - oldest) / 1000,
+        "queue_depth": intake.backlog(),
+    }
 
 
 def sample(intake: Intake) -> dict:
@@ -45,5 +49,11 @@ def history(intake: Intake, now: dict) -> list[dict]:
     since = now["at_ms"] - int(WINDOW.total_seconds() * 1000)
     raw = intake.redis.zrangebyscore(samples_key(intake.prefix), since, now["at_ms"])
     points = [json.loads(member) for member in raw] + [now]
-    return [{"at": datetime.fromtimestamp(p["at_ms"] / 1000, timezone.utc).isoformat(),
-             "sync_lag_seconds": p["sync_lag_seconds"], "queue_depth": p["queue_depth"]} for p in points]
+    return [
+        {
+            "at": datetime.fromtimestamp(p["at_ms"] / 1000, UTC).isoformat(),
+            "sync_lag_seconds": p["sync_lag_seconds"],
+            "queue_depth": p["queue_depth"],
+        }
+        for p in points
+    ]

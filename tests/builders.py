@@ -1,17 +1,18 @@
 """Memorable test data: sales as a till would queue them, in the shape apply receives; recording
 them as intake does; device tokens as `salesync serve` publishes them."""
+
 from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain.sale import Line, NewProduct, Sale
-from postgres import tokens
+from postgres import catalog, tokens
 from redis_queue.intake import Recorded
 
-NOON = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+NOON = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
 def line(product_id: int | None = None, quantity="1", unit_price="1.00", new: NewProduct | None = None) -> Line:
@@ -19,11 +20,19 @@ def line(product_id: int | None = None, quantity="1", unit_price="1.00", new: Ne
 
 
 def new_product(sku="JUICE-1L", name="Juice 1L", is_volatile=False, unit_price="0.50", reorder_level="0"):
-    return NewProduct(sku, name, is_volatile, None if unit_price is None else Decimal(unit_price), Decimal(reorder_level))
+    return NewProduct(
+        sku, name, is_volatile, None if unit_price is None else Decimal(unit_price), Decimal(reorder_level)
+    )
 
 
-def sale(*lines: Line, device="till-1", at: datetime = NOON, minutes_later: int = 0, external_id=None,
-         received_at: datetime | None = None) -> dict:
+def sale(
+    *lines: Line,
+    device="till-1",
+    at: datetime = NOON,
+    minutes_later: int = 0,
+    external_id=None,
+    received_at: datetime | None = None,
+) -> dict:
     """A sale as Sale.to_dict(), the value the stream carries; received the day after NOON unless told."""
     return Sale(
         external_id=external_id or str(uuid.uuid4()),
@@ -37,7 +46,7 @@ def sale(*lines: Line, device="till-1", at: datetime = NOON, minutes_later: int 
 
 def sale_now(*lines: Line, **changes) -> dict:
     """A sale made and received just now: what counts as today's and as the last hour's."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return sale(*lines, at=now, received_at=now, **changes)
 
 
@@ -55,8 +64,10 @@ def issue_tokens(sessions, redis_client, prefix: str, *devices: str, admin: bool
     """A token for each device, published to Redis as `salesync serve` does; device -> token. A device
     named "admin..." gets an admin token, the others a till's, unless `admin` says for all."""
     with sessions.begin() as session:
-        issued = {device: tokens.create(session, device, device.startswith("admin") if admin is None else admin)
-                  for device in devices}
+        issued = {
+            device: tokens.create(session, device, device.startswith("admin") if admin is None else admin)
+            for device in devices
+        }
         tokens.publish(session, redis_client, prefix)
     return issued
 
@@ -64,3 +75,17 @@ def issue_tokens(sessions, redis_client, prefix: str, *devices: str, admin: bool
 def auth(token: str) -> dict:
     """The Authorization header of a device's requests."""
     return {"Authorization": f"Token {token}"}
+
+
+def add_product(sessions, sku, is_volatile=False, unit_price="1.00", stock="0", reorder_level="0") -> int:
+    """A product in PostgreSQL, by sku, with its name made from it; its id."""
+    with sessions.begin() as session:
+        return catalog.create_product(
+            session,
+            sku=sku,
+            name=sku.title(),
+            is_volatile=is_volatile,
+            unit_price=Decimal(unit_price),
+            stock=Decimal(stock),
+            reorder_level=Decimal(reorder_level),
+        ).id

@@ -1,4 +1,5 @@
 """Shared fixtures: real servers for integration and end-to-end tests, fresh state per test."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,10 +13,10 @@ import pytest
 import redis
 from sqlalchemy import text
 
-from postgres.engine import make_engine, make_sessions, migrate
-from redis_queue.intake import Intake
-from postgres.tables import Base
 from config.settings import Settings
+from postgres.engine import make_engine, make_sessions, migrate
+from postgres.tables import Base
+from redis_queue.intake import Intake
 from tests import servers
 from tests.builders import auth, issue_tokens
 from web.app import create_app
@@ -72,8 +73,12 @@ def sessions(engine):
 @pytest.fixture
 def settings(database_url, redis_url, run_prefix, tmp_path):
     """Settings for one test: its own Redis key prefix, so tests never see each other's queues."""
-    return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
-                    redis_prefix=f"{run_prefix}{next(_prefixes)}:")
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        redis_prefix=f"{run_prefix}{next(_prefixes)}:",
+    )
 
 
 @pytest.fixture
@@ -107,6 +112,7 @@ def auth_headers(sessions, settings, redis_client):
 
 
 # In CI every test must run: a skip there means something CI should provide is missing -------------
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):

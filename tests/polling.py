@@ -1,4 +1,5 @@
 """Waiting, bounded, for something a test cannot be told about: a worker, a beat, a process."""
+
 from __future__ import annotations
 
 import time

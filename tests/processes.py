@@ -1,4 +1,5 @@
 """The real service as separate processes: gunicorn, a Celery worker and Celery beat."""
+
 from __future__ import annotations
 
 import os
@@ -36,13 +37,50 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
 def command(role: str, settings: Settings, port: int = 0) -> list[str]:
     python = sys.executable
     if role == "web":
-        return [python, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--graceful-timeout", "5", "--no-control-socket", "web.app:create_app()"]
+        return [
+            python,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:web.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",
+            "web.app:create_app()",
+        ]
     if role == "worker":
-        return [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
-                "--concurrency", "2", "--without-gossip", "--without-mingle", "--hostname", f"w{time.time_ns()}@%h"]
-    return [python, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "INFO",
-            "--schedule", str(settings.data_dir / f"beat-{time.time_ns()}")]
+        return [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"w{time.time_ns()}@%h",
+        ]
+    return [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(settings.data_dir / f"beat-{time.time_ns()}"),
+    ]
 
 
 @dataclass
@@ -59,12 +97,17 @@ class Stack:
     def start(self, role: str, kind: str | None = None) -> subprocess.Popen:
         """Start `role`, a process of `kind` (web, worker or beat; the role by default), so a
         test can run a second one of a kind under another role name ("beat-2")."""
-        log = open(self.settings.data_dir / f"{role}.log", "ab")
-        with log:
+        with open(self.settings.data_dir / f"{role}.log", "ab") as log:
             # Its own process group, so a fault test can kill a role with all its children at once.
-            process = subprocess.Popen(command(kind or role, self.settings, self.port), env=self.env, cwd=ROOT,
-                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command(kind or role, self.settings, self.port),
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.processes[role] = process
         return process
 

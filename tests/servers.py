@@ -3,6 +3,7 @@
 Each run gets its own database and its own Redis key prefix, so a shared server's other data is
 never touched and never assumed absent.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -13,8 +14,8 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from cli import embedded
-from domain.batching import batched
 from config.settings import psycopg2_url
+from domain.batching import batched
 
 
 @contextmanager

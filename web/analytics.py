@@ -1,4 +1,5 @@
 """GET /api/sales/analytics/: how much of a product (or of everything) sold, from the rollup."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -6,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, request
 
-from domain.analytics import SalesReport, ReportError, average_price, check_range, report
+from domain.analytics import ReportError, SalesReport, average_price, check_range, report
 from domain.money import format_amount, format_quantity
 from postgres import rollup
-from postgres.tables import Product
 from postgres.statuses import timestamp
-from web.views import product_view
+from postgres.tables import Product
 from web.auth import authenticate
 from web.problems import ProblemError, invalid
+from web.views import product_view
 
 blueprint = Blueprint("analytics", __name__)
 DEFAULT_DAYS = 30
@@ -32,12 +33,18 @@ def sales_analytics():
             product = session.get(Product, product_id)
             if product is None:
                 raise ProblemError(404, "Not Found", f"No product {product_id}.")
-        body = {"product": product and product_view(product), "period": period,
-                "start_date": start.isoformat(), "end_date": end.isoformat(),
-                **totals(report(rollup.daily_totals(session, start, end, product_id), start, end, period))}
+        body = {
+            "product": product and product_view(product),
+            "period": period,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            **totals(report(rollup.daily_totals(session, start, end, product_id), start, end, period)),
+        }
         if product_id is None:
-            body["products"] = [{"product": product_view(p), **figures(q, r)}
-                                for p, q, r in rollup.top_products(session, start, end, limit)]
+            body["products"] = [
+                {"product": product_view(p), **figures(q, r)}
+                for p, q, r in rollup.top_products(session, start, end, limit)
+            ]
         body["as_of"] = timestamp(rollup.as_of(session))
     return body
 
@@ -85,11 +92,18 @@ def _positive(text: str) -> int:
 
 def figures(quantity, revenue) -> dict:
     average = average_price(quantity, revenue)
-    return {"total_quantity_sold": format_quantity(quantity), "total_revenue": format_amount(revenue),
-            "average_unit_price": None if average is None else format_amount(average)}
+    return {
+        "total_quantity_sold": format_quantity(quantity),
+        "total_revenue": format_amount(revenue),
+        "average_unit_price": None if average is None else format_amount(average),
+    }
 
 
 def totals(result: SalesReport) -> dict:
-    return {**figures(result.quantity, result.revenue),
-            "period_breakdown": [{"date": b.start.isoformat(), "quantity": format_quantity(b.quantity),
-                                  "revenue": format_amount(b.revenue)} for b in result.buckets]}
+    return {
+        **figures(result.quantity, result.revenue),
+        "period_breakdown": [
+            {"date": b.start.isoformat(), "quantity": format_quantity(b.quantity), "revenue": format_amount(b.revenue)}
+            for b in result.buckets
+        ],
+    }

@@ -5,6 +5,7 @@ this app, like the page itself: nothing is loaded from another host. No token: t
 no data (it reads the public OpenAPI document); "Try it out" sends requests with the token a
 person enters under "Authorize", to this server only.
 """
+
 from __future__ import annotations
 
 from importlib.resources import files

@@ -1,4 +1,5 @@
 """The application factory: the one place that wires settings, connections and routes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,15 +7,13 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
 from redis_queue.intake import Intake
-from config.settings import Settings
-from web import analytics, catalog, health, metrics, openapi, problems, sales
-from web import ops
-from web import till
-from web import apidocs
+from web import analytics, apidocs, catalog, health, metrics, openapi, ops, problems, sales, till
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter
 
@@ -39,22 +38,28 @@ def create_app(settings: Settings | None = None) -> Flask:
         batch = request.endpoint in ("sales.post_batch", "sales.post_statuses")
         request.max_content_length = settings.max_batch_bytes if batch else settings.max_body_bytes
 
-    app.json.sort_keys = False
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1,
-                                  retry_on_timeout=False)
+    assert isinstance(app.json, DefaultJSONProvider)
+    app.json.sort_keys = False  # answers keep the order their views build
+    client = redis.Redis.from_url(settings.redis, socket_timeout=2, socket_connect_timeout=1, retry_on_timeout=False)
     celery = Celery("salesync", set_as_current=False)
     celery.config_from_object("celeryconfig")
-    celery.conf.broker_url = settings.redis_url
+    celery.conf.broker_url = settings.redis
     celery.conf.broker_transport_options = settings.celery_transport_options
     app.extensions["salesync"] = Resources(
         settings=settings,
         redis=client,
         intake=Intake.from_settings(client, settings),
-        sessions=make_sessions(make_engine(settings.database_url, pool_size=5)),
+        sessions=make_sessions(make_engine(settings.postgres, pool_size=5)),
         celery=celery,
         tokens=TokenCache(settings.token_cache_seconds),
-        limiter=RateLimiter(client, settings.redis_prefix, settings.rate_limit, settings.rate_burst,
-                            settings.sales_rate, settings.sales_burst),
+        limiter=RateLimiter(
+            client,
+            settings.redis_prefix,
+            settings.rate_limit,
+            settings.rate_burst,
+            settings.sales_rate,
+            settings.sales_burst,
+        ),
     )
     problems.register(app, settings.retry_after)
     metrics.install(app)  # GET /metrics, intake counters

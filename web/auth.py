@@ -1,4 +1,5 @@
 """Token authentication against Redis, with a short per-process cache (revocation bound)."""
+
 from __future__ import annotations
 
 import time

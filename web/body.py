@@ -1,4 +1,5 @@
 """Reading a JSON body exactly: numbers keep their text (Decimal), NaN and Infinity are refused."""
+
 from __future__ import annotations
 
 import json

@@ -1,16 +1,17 @@
 """Products, stock adjustments and low-stock alerts."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, request
 
 from postgres import catalog
-from web.views import alert_view, product_view
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.problems import ProblemError
 from web.schemas import ProductIn, StockAdjustmentIn
+from web.views import alert_view, product_view
 
 blueprint = Blueprint("catalog", __name__)
 
@@ -57,8 +58,9 @@ def adjust_stock(product_id: int):
     caller = authenticate(admin=True)
     body = parse(StockAdjustmentIn, read_json())
     with sessions().begin() as session:
-        product = catalog.adjust_stock(session, product_id, body.quantity, body.reason, caller.device,
-                                       datetime.now(timezone.utc))
+        product = catalog.adjust_stock(
+            session, product_id, body.quantity, body.reason, caller.device, datetime.now(UTC)
+        )
         if product is None:
             raise ProblemError(404, "Not Found", f"No product {product_id}.")
         return product_view(product), 201
@@ -69,7 +71,11 @@ def list_alerts():
     authenticate()
     status = request.args.get("status")
     if status not in (None, "open", "resolved"):
-        raise ProblemError(400, "Invalid request", "status must be 'open' or 'resolved'.",
-                      [{"field": "status", "message": "must be 'open' or 'resolved'"}])
+        raise ProblemError(
+            400,
+            "Invalid request",
+            "status must be 'open' or 'resolved'.",
+            [{"field": "status", "message": "must be 'open' or 'resolved'"}],
+        )
     with sessions()() as session:
         return [alert_view(alert) for alert in catalog.list_alerts(session, status)]

@@ -15,6 +15,7 @@ holds for both; their command lines only add the bind address and the number of 
   are removed when gunicorn starts, so a new run does not count the previous one's workers again.
 - Logs: gunicorn's own lines and salesync's in one format (SALESYNC_LOG_FORMAT, config/logs.py).
 """
+
 import os
 
 from config.logs import dict_config

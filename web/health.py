@@ -1,13 +1,15 @@
 """Liveness and readiness probes (no auth)."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
+import redis
 from flask import Blueprint, current_app
 from sqlalchemy.exc import SQLAlchemyError
-import redis
 
 from postgres.engine import migrations_applied
 

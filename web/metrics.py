@@ -8,6 +8,7 @@ read at most once every POSTGRESQL_CACHE_SECONDS per process, however often /met
 
 With SALESYNC_METRICS_TOKEN set, /metrics answers only "Authorization: Bearer <that token>".
 """
+
 from __future__ import annotations
 
 import hmac
@@ -24,20 +25,27 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from postgres import reports
+from postgres import reports, rollup
 from redis_queue import samples
-from postgres import rollup
 from redis_queue.counters import WorkerMetrics
 from web.health import recent
 from web.problems import ProblemError
 
 INTAKE = {"sales.post_sale": "sale", "sales.post_batch": "batch"}  # Flask endpoint -> label
-REQUESTS = Counter("salesync_intake_requests", "Intake HTTP requests by endpoint (sale, batch) and status code",
-                   ["endpoint", "status"])
-LATENCY = Histogram("salesync_intake_request_duration_seconds", "Intake request latency, by endpoint", ["endpoint"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-SALES = Counter("salesync_intake_sales", "Sales recorded by intake, by outcome: new (202), repeat (200), "
-                "conflict (422)", ["outcome"])
+REQUESTS = Counter(
+    "salesync_intake_requests", "Intake HTTP requests by endpoint (sale, batch) and status code", ["endpoint", "status"]
+)
+LATENCY = Histogram(
+    "salesync_intake_request_duration_seconds",
+    "Intake request latency, by endpoint",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+SALES = Counter(
+    "salesync_intake_sales",
+    "Sales recorded by intake, by outcome: new (202), repeat (200), conflict (422)",
+    ["outcome"],
+)
 
 POSTGRESQL_CACHE_SECONDS = 5.0  # well under Prometheus's scrape interval (15 s in deploy/prometheus.yml)
 
@@ -57,8 +65,13 @@ def sales_recorded(sales, recorded) -> None:
     for outcome, count in Tally(r.outcome for r in recorded).items():
         SALES.labels(outcome).inc(count)
     for sale, r in zip(sales, recorded):
-        intake_log.info("sale %s from %s: %s", sale.external_id, sale.device, r.outcome,
-                 extra={"external_id": sale.external_id, "device": sale.device, "outcome": r.outcome})
+        intake_log.info(
+            "sale %s from %s: %s",
+            sale.external_id,
+            sale.device,
+            r.outcome,
+            extra={"external_id": sale.external_id, "device": sale.device, "outcome": r.outcome},
+        )
 
 
 def _start() -> None:
@@ -87,8 +100,12 @@ def _authorize(expected: str) -> None:
         return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if not (scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode())):
-        raise ProblemError(401, "Unauthorized", "Send 'Authorization: Bearer <SALESYNC_METRICS_TOKEN>'.",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "Send 'Authorization: Bearer <SALESYNC_METRICS_TOKEN>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def _process_metrics() -> CollectorRegistry:
@@ -107,8 +124,9 @@ class Snapshot:
         self.res = res
 
     def collect(self):
-        up = GaugeMetricFamily("salesync_dependency_up", "Whether /metrics could read Redis and PostgreSQL",
-                               labels=["dependency"])
+        up = GaugeMetricFamily(
+            "salesync_dependency_up", "Whether /metrics could read Redis and PostgreSQL", labels=["dependency"]
+        )
         try:
             yield from self._redis()
             up.add_metric(["redis"], 1)
@@ -127,10 +145,14 @@ class Snapshot:
         res = self.res
         queue = samples.measure(res.intake)
         families = WorkerMetrics(res.redis, res.settings.redis_prefix).families()
-        yield GaugeMetricFamily("salesync_queue_depth", "Sales recorded and not yet applied",
-                                value=queue["queue_depth"])
-        yield GaugeMetricFamily("salesync_sync_lag_seconds", "Age of the oldest sale recorded but not yet applied "
-                                "(0 when none waits)", value=queue["sync_lag_seconds"])
+        yield GaugeMetricFamily(
+            "salesync_queue_depth", "Sales recorded and not yet applied", value=queue["queue_depth"]
+        )
+        yield GaugeMetricFamily(
+            "salesync_sync_lag_seconds",
+            "Age of the oldest sale recorded but not yet applied (0 when none waits)",
+            value=queue["sync_lag_seconds"],
+        )
         yield from families
 
     def _postgresql(self):
@@ -140,8 +162,11 @@ class Snapshot:
         alerts, rollup_age = figures
         yield GaugeMetricFamily("salesync_open_alerts", "Open low-stock alerts", value=alerts)
         if rollup_age is not None:
-            yield GaugeMetricFamily("salesync_rollup_age_seconds", "Seconds since the analytics rollup was refreshed",
-                                    value=rollup_age + age)  # as old as when read, plus the time since
+            yield GaugeMetricFamily(
+                "salesync_rollup_age_seconds",
+                "Seconds since the analytics rollup was refreshed",
+                value=rollup_age + age,
+            )  # as old as when read, plus the time since
 
     def _read_postgresql(self) -> tuple[tuple[int, float | None] | None, SQLAlchemyError | None]:
         """(open alerts, rollup age in seconds or None before the first refresh), or the error that

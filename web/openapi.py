@@ -1,7 +1,9 @@
 """GET /api/openapi.json: the OpenAPI 3.1 document, generated from the models that validate requests
 (web/schemas.py) and describe answers (web/responses.py). docs/api.md is the prose behind it."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
@@ -18,6 +20,7 @@ REF = "#/components/schemas/{model}"
 
 class SaleBatchIn(BaseModel):
     """POST /api/sales/batch/ reads `sales` and validates each one as SaleIn on its own."""
+
     sales: list[SaleIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -30,8 +33,18 @@ class Report(RootModel[out.ProductReport | out.FleetReport]):
 
 
 REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, StockAdjustmentIn)
-RESPONSES = (out.Problem, out.SaleQueued, SaleStatus, out.BatchResults, out.StatusResults, out.Product, out.Alert,
-             Report, out.Health, out.Readiness)
+RESPONSES = (
+    out.Problem,
+    out.SaleQueued,
+    SaleStatus,
+    out.BatchResults,
+    out.StatusResults,
+    out.Product,
+    out.Alert,
+    Report,
+    out.Health,
+    out.Readiness,
+)
 
 PROBLEMS = {
     400: "Malformed JSON, or invalid fields (`errors` names each one).",
@@ -46,7 +59,7 @@ PROBLEMS = {
     429: "Too many requests for this token; wait `Retry-After` seconds (SALESYNC_RATE_LIMIT).",
     500: "An unexpected server error. Nothing was recorded; send the same request again later.",
     503: "Redis or PostgreSQL is unreachable, or the sales queue is at its bound. Nothing was recorded; "
-         "retry after `Retry-After` seconds.",
+    "retry after `Retry-After` seconds.",
 }
 HEADERS = {
     "Location": "The URL of what was created or queued.",
@@ -74,25 +87,36 @@ def path(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-def answer(description: str, schema: dict | None = None, headers: list[str] = (),
-           media: str = "application/json") -> dict:
+def answer(
+    description: str, schema: dict | None = None, headers: Sequence[str] = (), media: str = "application/json"
+) -> dict:
     response: dict = {"description": description}
     if schema is not None:
         response["content"] = {media: {"schema": schema}}
     if headers:
-        response["headers"] = {name: {"description": HEADERS[name], "required": True, "schema": {"type": "string"}}
-                               for name in headers}
+        response["headers"] = {
+            name: {"description": HEADERS[name], "required": True, "schema": {"type": "string"}} for name in headers
+        }
     return response
 
 
-def operation(summary: str, answers: dict[int, dict], problems: tuple[int, ...] = (), *, admin: bool = False,
-              public: bool = False, body: type[BaseModel] | None = None, parameters: list[dict] = (),
-              description: str = "") -> dict:
+def operation(
+    summary: str,
+    answers: dict[int, dict],
+    problems: tuple[int, ...] = (),
+    *,
+    admin: bool = False,
+    public: bool = False,
+    body: type[BaseModel] | None = None,
+    parameters: Sequence[dict] = (),
+    description: str = "",
+) -> dict:
     problems = problems if public else (*problems, *AUTHENTICATED, *((403,) if admin else ()))
     responses = {str(status): value for status, value in answers.items()}
     for status in sorted(set(problems)):
-        responses[str(status)] = answer(PROBLEMS[status], ref(out.Problem), PROBLEM_HEADERS.get(status, ()),
-                                        media="application/problem+json")
+        responses[str(status)] = answer(
+            PROBLEMS[status], ref(out.Problem), PROBLEM_HEADERS.get(status, ()), media="application/problem+json"
+        )
     op: dict = {"summary": summary, "responses": dict(sorted(responses.items()))}
     if description:
         op["description"] = description
@@ -105,8 +129,18 @@ def operation(summary: str, answers: dict[int, dict], problems: tuple[int, ...] 
 
 
 def refused(summary: str, allow: str) -> dict:
-    return operation(summary, {405: answer(f"Sales are append-only; `Allow: {allow}`.", ref(out.Problem), ["Allow"],
-                                           media="application/problem+json")}, public=True)
+    return operation(
+        summary,
+        {
+            405: answer(
+                f"Sales are append-only; `Allow: {allow}`.",
+                ref(out.Problem),
+                ["Allow"],
+                media="application/problem+json",
+            )
+        },
+        public=True,
+    )
 
 
 SALE_ID = path("external_id", {"type": "string"}, "The sale's external_id (any UUID spelling).")
@@ -125,11 +159,17 @@ def paths() -> dict:
         "/api/sales/": {
             "post": operation(
                 "Send a sale",
-                {202: answer("New sale recorded and queued.", ref(out.SaleQueued), ["Location"]),
-                 200: answer("Already received from this device with the same payload: its status.", ref(SaleStatus))},
-                (400, 413, 415, 422), body=SaleIn,
+                {
+                    202: answer("New sale recorded and queued.", ref(out.SaleQueued), ["Location"]),
+                    200: answer(
+                        "Already received from this device with the same payload: its status.", ref(SaleStatus)
+                    ),
+                },
+                (400, 413, 415, 422),
+                body=SaleIn,
                 description="Any token; the sale belongs to the token's device. Retry unchanged after a timeout, "
-                            "503 or 500: the external_id makes it safe."),
+                "503 or 500: the external_id makes it safe.",
+            ),
             "put": refused("Sales are append-only", "POST, OPTIONS"),
             "patch": refused("Sales are append-only", "POST, OPTIONS"),
             "delete": refused("Sales are append-only", "POST, OPTIONS"),
@@ -137,112 +177,194 @@ def paths() -> dict:
         "/api/sales/batch/": {
             "post": operation(
                 "Send many sales (1 to 1,000) in one request",
-                {200: answer("One result per sale, in order, as POST /api/sales/ would answer each alone.",
-                             ref(out.BatchResults))},
-                (400, 413, 415), body=SaleBatchIn),
+                {
+                    200: answer(
+                        "One result per sale, in order, as POST /api/sales/ would answer each alone.",
+                        ref(out.BatchResults),
+                    )
+                },
+                (400, 413, 415),
+                body=SaleBatchIn,
+            ),
         },
         "/api/sales/status/": {
             "post": operation(
                 "Many sales' statuses (1 to 1,000) in one request",
-                {200: answer("One result per external_id, in order, as GET /api/sales/{external_id}/ would answer "
-                             "each alone (200 with the status body, or 404).", ref(out.StatusResults))},
-                (400, 413, 415), body=StatusQueryIn,
+                {
+                    200: answer(
+                        "One result per external_id, in order, as GET /api/sales/{external_id}/ would answer "
+                        "each alone (200 with the status body, or 404).",
+                        ref(out.StatusResults),
+                    )
+                },
+                (400, 413, 415),
+                body=StatusQueryIn,
                 description="A device token sees only its own sales; others' are answered 404, as unknown ones "
-                            "and ids that are not UUIDs are. One request however many ids."),
+                "and ids that are not UUIDs are. One request however many ids.",
+            ),
         },
         "/api/sales/analytics/": {
-            "get": operation("How much sold, by day, week or month", {200: answer("The report.", ref(Report))},
-                             (400, 404), parameters=report_params),
+            "get": operation(
+                "How much sold, by day, week or month",
+                {200: answer("The report.", ref(Report))},
+                (400, 404),
+                parameters=report_params,
+            ),
         },
         "/api/sales/{external_id}/": {
-            "get": operation("A sale's status", {200: answer("The status body.", ref(SaleStatus))}, (404,),
-                             parameters=[SALE_ID],
-                             description="A device token sees only its own sales; others' answer 404, as unknown "
-                                         "ones do."),
+            "get": operation(
+                "A sale's status",
+                {200: answer("The status body.", ref(SaleStatus))},
+                (404,),
+                parameters=[SALE_ID],
+                description="A device token sees only its own sales; others' answer 404, as unknown ones do.",
+            ),
             "put": refused("Sales are append-only", "GET, HEAD, OPTIONS") | {"parameters": [SALE_ID]},
             "patch": refused("Sales are append-only", "GET, HEAD, OPTIONS") | {"parameters": [SALE_ID]},
             "delete": refused("Sales are append-only", "GET, HEAD, OPTIONS") | {"parameters": [SALE_ID]},
         },
         "/api/products/": {
-            "get": operation("All products, by id", {200: answer("Products (possibly none).", array(out.Product))},
-                             parameters=[query("sku", {"type": "string"}, "Only the product with exactly this sku.")]),
-            "post": operation("Create a product (admin)",
-                              {201: answer("The new product.", ref(out.Product), ["Location"])},
-                              (400, 409, 413, 415), admin=True, body=ProductIn),
+            "get": operation(
+                "All products, by id",
+                {200: answer("Products (possibly none).", array(out.Product))},
+                parameters=[query("sku", {"type": "string"}, "Only the product with exactly this sku.")],
+            ),
+            "post": operation(
+                "Create a product (admin)",
+                {201: answer("The new product.", ref(out.Product), ["Location"])},
+                (400, 409, 413, 415),
+                admin=True,
+                body=ProductIn,
+            ),
         },
         "/api/products/{product_id}/": {
-            "get": operation("One product", {200: answer("The product.", ref(out.Product))}, (404,),
-                             parameters=[PRODUCT_ID]),
+            "get": operation(
+                "One product", {200: answer("The product.", ref(out.Product))}, (404,), parameters=[PRODUCT_ID]
+            ),
         },
         "/api/products/{product_id}/stock-adjustments/": {
-            "post": operation("Change a product's stock (admin)",
-                              {201: answer("Recorded; the product after the adjustment.", ref(out.Product))},
-                              (400, 404, 413, 415), admin=True, body=StockAdjustmentIn, parameters=[PRODUCT_ID]),
+            "post": operation(
+                "Change a product's stock (admin)",
+                {201: answer("Recorded; the product after the adjustment.", ref(out.Product))},
+                (400, 404, 413, 415),
+                admin=True,
+                body=StockAdjustmentIn,
+                parameters=[PRODUCT_ID],
+            ),
         },
         "/api/alerts/": {
-            "get": operation("Low-stock alerts, by id", {200: answer("Alerts (possibly none).", array(out.Alert))},
-                             (400,), parameters=[query("status", {"enum": ["open", "resolved"]},
-                                                       "Only open or only resolved alerts.")]),
+            "get": operation(
+                "Low-stock alerts, by id",
+                {200: answer("Alerts (possibly none).", array(out.Alert))},
+                (400,),
+                parameters=[query("status", {"enum": ["open", "resolved"]}, "Only open or only resolved alerts.")],
+            ),
         },
         "/api/openapi.json": {
-            "get": operation("This document", {200: answer("The OpenAPI 3.1 document.", {"type": "object"})},
-                             public=True),
+            "get": operation(
+                "This document", {200: answer("The OpenAPI 3.1 document.", {"type": "object"})}, public=True
+            ),
         },
         "/api/docs/": {
-            "get": operation("This document as a page for people (Swagger UI)",
-                             {200: answer("The page.", {"type": "string"}, media="text/html")}, public=True),
+            "get": operation(
+                "This document as a page for people (Swagger UI)",
+                {200: answer("The page.", {"type": "string"}, media="text/html")},
+                public=True,
+            ),
         },
         "/api/docs/{name}": {
-            "get": operation("The docs page's scripts and style sheet",
-                             {200: {"description": "The file.", "content": {"text/javascript": {"schema": {}},
-                                                                           "text/css": {"schema": {}}}}},
-                             (404,), public=True,
-                             parameters=[path("name", {"enum": ["apidocs.js", "swagger-ui-bundle.js",
-                                                                "swagger-ui.css"]}, "The file.")]),
+            "get": operation(
+                "The docs page's scripts and style sheet",
+                {
+                    200: {
+                        "description": "The file.",
+                        "content": {"text/javascript": {"schema": {}}, "text/css": {"schema": {}}},
+                    }
+                },
+                (404,),
+                public=True,
+                parameters=[
+                    path("name", {"enum": ["apidocs.js", "swagger-ui-bundle.js", "swagger-ui.css"]}, "The file.")
+                ],
+            ),
         },
         "/api/ops/overview/": {
-            "get": operation("The ops dashboard's figures (admin)",
-                             {200: answer("Sync lag, queue depth, applied sales, alerts, top sellers.",
-                                          {"type": "object"})}, admin=True),
+            "get": operation(
+                "The ops dashboard's figures (admin)",
+                {200: answer("Sync lag, queue depth, applied sales, alerts, top sellers.", {"type": "object"})},
+                admin=True,
+            ),
         },
         "/dashboard/": {
-            "get": operation("The ops dashboard page", {200: answer("The page.", {"type": "string"},
-                                                                     media="text/html")}, public=True),
+            "get": operation(
+                "The ops dashboard page", {200: answer("The page.", {"type": "string"}, media="text/html")}, public=True
+            ),
         },
         "/dashboard/{name}": {
-            "get": operation("The dashboard's script and style sheet",
-                             {200: {"description": "The file.", "content": {"text/javascript": {"schema": {}},
-                                                                           "text/css": {"schema": {}}}}},
-                             (404,), public=True,
-                             parameters=[path("name", {"enum": ["dashboard.js", "dashboard.css"]}, "The file.")]),
+            "get": operation(
+                "The dashboard's script and style sheet",
+                {
+                    200: {
+                        "description": "The file.",
+                        "content": {"text/javascript": {"schema": {}}, "text/css": {"schema": {}}},
+                    }
+                },
+                (404,),
+                public=True,
+                parameters=[path("name", {"enum": ["dashboard.js", "dashboard.css"]}, "The file.")],
+            ),
         },
         "/till/": {
-            "get": operation("The demo till page", {200: answer("The page.", {"type": "string"}, media="text/html")},
-                             public=True),
+            "get": operation(
+                "The demo till page", {200: answer("The page.", {"type": "string"}, media="text/html")}, public=True
+            ),
         },
         "/till/{filename}": {
-            "get": operation("The demo till's files, the JavaScript client among them",
-                             {200: {"description": "The file.", "content": {"text/javascript": {"schema": {}},
-                                                                           "text/css": {"schema": {}},
-                                                                           "text/html": {"schema": {}}}}},
-                             (404,), public=True,
-                             parameters=[path("filename", {"enum": ["salesync-client.js", "till.js", "till.css",
-                                                                    "sw.js", "index.html"]}, "The file.")]),
+            "get": operation(
+                "The demo till's files, the JavaScript client among them",
+                {
+                    200: {
+                        "description": "The file.",
+                        "content": {
+                            "text/javascript": {"schema": {}},
+                            "text/css": {"schema": {}},
+                            "text/html": {"schema": {}},
+                        },
+                    }
+                },
+                (404,),
+                public=True,
+                parameters=[
+                    path(
+                        "filename",
+                        {"enum": ["salesync-client.js", "till.js", "till.css", "sw.js", "index.html"]},
+                        "The file.",
+                    )
+                ],
+            ),
         },
         "/metrics": {
-            "get": operation("Prometheus metrics", {200: answer("Prometheus text format.", {"type": "string"},
-                                                                media="text/plain")}, (401,), public=True,
-                             description="Open unless SALESYNC_METRICS_TOKEN is set; then it needs "
-                                         "`Authorization: Bearer <that token>`."),
+            "get": operation(
+                "Prometheus metrics",
+                {200: answer("Prometheus text format.", {"type": "string"}, media="text/plain")},
+                (401,),
+                public=True,
+                description="Open unless SALESYNC_METRICS_TOKEN is set; then it needs "
+                "`Authorization: Bearer <that token>`.",
+            ),
         },
         "/healthz": {
-            "get": operation("Liveness", {200: answer("The process serves requests.", ref(out.Health))},
-                             public=True),
+            "get": operation("Liveness", {200: answer("The process serves requests.", ref(out.Health))}, public=True),
         },
         "/readyz": {
-            "get": operation("Readiness: Redis, PostgreSQL and migrations",
-                             {200: answer("Every check is ok.", ref(out.Readiness)),
-                              503: answer("At least one check is not ok.", ref(out.Readiness))}, public=True),
+            "get": operation(
+                "Readiness: Redis, PostgreSQL and migrations",
+                {
+                    200: answer("Every check is ok.", ref(out.Readiness)),
+                    503: answer("At least one check is not ok.", ref(out.Readiness)),
+                },
+                public=True,
+            ),
         },
     }
 
@@ -256,18 +378,29 @@ def _version() -> str:
 
 @cache
 def document() -> dict:
-    _, schemas = models_json_schema([(model, "validation") for model in REQUESTS]
-                                    + [(model, "serialization") for model in RESPONSES], ref_template=REF)
+    _, schemas = models_json_schema(
+        [(model, "validation") for model in REQUESTS] + [(model, "serialization") for model in RESPONSES],
+        ref_template=REF,
+    )
     return {
         "openapi": "3.1.0",
-        "info": {"title": "salesync", "version": _version(),
-                 "description": "Offline-first sales sync for point-of-sale tills. Prose reference: docs/api.md. "
-                                "Every path ends with a slash as written; every error is application/problem+json."},
+        "info": {
+            "title": "salesync",
+            "version": _version(),
+            "description": "Offline-first sales sync for point-of-sale tills. Prose reference: docs/api.md. "
+            "Every path ends with a slash as written; every error is application/problem+json.",
+        },
         "paths": paths(),
         "components": {
             "schemas": schemas["$defs"],
-            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                          "description": "`Authorization: Token <token>` (salesync token create)."}},
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`Authorization: Token <token>` (salesync token create).",
+                }
+            },
         },
     }
 

@@ -3,9 +3,10 @@
 The page itself holds nothing: it asks for an admin token, keeps it in the tab's
 sessionStorage, and fetches GET /api/ops/overview/ with it like any API client.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ ASSETS = Path(__file__).with_name("static") / "dashboard"
 # Everything the page loads comes from this server; it may not be framed or leak its URL.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -52,7 +53,7 @@ def overview():
 def overview_body(session: Session, intake: Intake, tz: str) -> dict:
     """GET /api/ops/overview/'s answer: the queue from Redis, the rest from PostgreSQL."""
     live = samples.measure(intake)
-    now = datetime.fromtimestamp(live["at_ms"] / 1000, timezone.utc)
+    now = datetime.fromtimestamp(live["at_ms"] / 1000, UTC)
     per_minute = reports.applied_per_minute(session, now)
     alert_count, alerts = reports.open_alerts(session)
     return {
@@ -64,9 +65,12 @@ def overview_body(session: Session, intake: Intake, tz: str) -> dict:
         "applied_per_minute": per_minute,
         "open_alert_count": alert_count,
         "open_alerts": alerts,
-        "top_sellers": {"day": now.astimezone(ZoneInfo(tz)).date().isoformat(), "timezone": tz,
-                        "as_of": timestamp(rollup.as_of(session)),
-                        "products": reports.top_sellers(session, now.astimezone(ZoneInfo(tz)).date())},
+        "top_sellers": {
+            "day": now.astimezone(ZoneInfo(tz)).date().isoformat(),
+            "timezone": tz,
+            "as_of": timestamp(rollup.as_of(session)),
+            "products": reports.top_sellers(session, now.astimezone(ZoneInfo(tz)).date()),
+        },
         "recent_rejections": reports.recent_rejections(session),
     }
 

@@ -1,4 +1,5 @@
 """RFC 9457 problem details: every error leaves as application/problem+json."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,9 @@ class ProblemError(Exception):
     """An answer as an RFC 9457 problem document, raised anywhere in a request and rendered by
     `respond` (web/responses.py's Problem describes the document for OpenAPI)."""
 
-    def __init__(self, status: int, title: str, detail: str, errors: list[dict] | None = None,
-                 headers: dict | None = None):
+    def __init__(
+        self, status: int, title: str, detail: str, errors: list[dict] | None = None, headers: dict | None = None
+    ):
         super().__init__(detail)
         self.status, self.title, self.detail, self.errors, self.headers = status, title, detail, errors, headers or {}
 
@@ -59,15 +61,27 @@ def register(app: Flask, retry_after: int) -> None:
     @app.errorhandler(redis.RedisError)
     def redis_down(error: redis.RedisError) -> Response:
         log.warning("redis unavailable: %s", error)
-        return respond(ProblemError(503, "Service Unavailable", "The sales queue is unreachable; retry later.",
-                               headers={"Retry-After": str(retry_after)}))
+        return respond(
+            ProblemError(
+                503,
+                "Service Unavailable",
+                "The sales queue is unreachable; retry later.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        )
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def database_down(error: Exception) -> Response:
         log.warning("postgresql unavailable: %s", error)
-        return respond(ProblemError(503, "Service Unavailable", "The database is unreachable; retry later.",
-                               headers={"Retry-After": str(retry_after)}))
+        return respond(
+            ProblemError(
+                503,
+                "Service Unavailable",
+                "The database is unreachable; retry later.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        )
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

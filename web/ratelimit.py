@@ -8,6 +8,7 @@ in the same Redis call that records the sale (redis_queue/record_sale.lua), so a
 one round trip; a batch takes its sales before its sales are validated, so a refused batch costs
 no parsing beyond its JSON.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,9 @@ TAKE = TOKEN_BUCKET + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis, prefix: str, rate: float, burst: int, sales_rate: float = 0,
-                 sales_burst: int = 1):
+    def __init__(
+        self, client: redis.Redis, prefix: str, rate: float, burst: int, sales_rate: float = 0, sales_burst: int = 1
+    ):
         self.prefix, self.rate, self.burst = prefix, rate, max(1, burst)
         self.sales_rate, self.sales_burst = sales_rate, max(1, sales_burst)
         self.take = client.register_script(TAKE)
@@ -33,8 +35,11 @@ class RateLimiter:
 
     def sales_bucket(self, device: str) -> RateBucket | None:
         """The device's sales bucket; None when sales rate 0 turns the limit off."""
-        return (RateBucket(f"{self.prefix}sales-rate:{device}", self.sales_rate, self.sales_burst)
-                if self.sales_rate > 0 else None)
+        return (
+            RateBucket(f"{self.prefix}sales-rate:{device}", self.sales_rate, self.sales_burst)
+            if self.sales_rate > 0
+            else None
+        )
 
     def buckets(self, device: str) -> tuple[RateBucket, ...]:
         """Both buckets of a single sale's request, for Intake.record."""
@@ -56,8 +61,14 @@ class RateLimiter:
 
     def refused(self, wait_ms: int) -> ProblemError:
         seconds = max(1, math.ceil(wait_ms / 1000))
-        limits = [f"{rate:g} {unit} a second" for rate, unit in ((self.rate, "requests"), (self.sales_rate, "sales"))
-                  if rate > 0]
-        return ProblemError(429, "Too Many Requests",
-                       f"This token sent more than its rate limit ({' and '.join(limits)}); retry after {seconds} s.",
-                       headers={"Retry-After": str(seconds)})
+        limits = [
+            f"{rate:g} {unit} a second"
+            for rate, unit in ((self.rate, "requests"), (self.sales_rate, "sales"))
+            if rate > 0
+        ]
+        return ProblemError(
+            429,
+            "Too Many Requests",
+            f"This token sent more than its rate limit ({' and '.join(limits)}); retry after {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )

@@ -3,10 +3,11 @@
 The views build plain dicts (web/views.py, postgres/statuses.py); these models only describe them, and the
 end-to-end tests hold every answer they receive against the schemas generated from them.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,10 +22,22 @@ def optional(**kwargs):
     return Field(None, json_schema_extra=_absent, **kwargs)
 
 
-Quantity = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["0.75", "2", "-50"],
-                                description="An exact decimal in its shortest form.")]
-Money = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2,}$", examples=["1.50", "1.125"],
-                             description="An exact amount with at least two decimal places.")]
+Quantity = Annotated[
+    str,
+    Field(
+        pattern=r"^-?[0-9]+(\.[0-9]+)?$",
+        examples=["0.75", "2", "-50"],
+        description="An exact decimal in its shortest form.",
+    ),
+]
+Money = Annotated[
+    str,
+    Field(
+        pattern=r"^-?[0-9]+\.[0-9]{2,}$",
+        examples=["1.50", "1.125"],
+        description="An exact amount with at least two decimal places.",
+    ),
+]
 
 
 class Closed(BaseModel):
@@ -38,6 +51,7 @@ class FieldError(Closed):
 
 class Problem(Closed):
     """An RFC 9457 problem document (application/problem+json)."""
+
     type: Literal["about:blank"]
     title: str
     status: int = Field(ge=400, le=599)
@@ -87,13 +101,14 @@ class RejectedStatus(Closed):
     error: str = Field(description="Why the sale cannot be applied, for a person to act on.")
 
 
-SaleStatus = Annotated[Union[QueuedStatus, AppliedStatus, RejectedStatus], Field(discriminator="status")]
+SaleStatus = Annotated[QueuedStatus | AppliedStatus | RejectedStatus, Field(discriminator="status")]
 
 
 class BatchResult(Closed):
-    status: Literal[200, 202, 400, 413, 422, 503] = Field(description="As POST /api/sales/ would answer this sale alone; "
-                                                          "503: Redis is at its bound, retry it later.")
-    body: Union[SaleQueued, QueuedStatus, AppliedStatus, RejectedStatus, Problem]
+    status: Literal[200, 202, 400, 413, 422, 503] = Field(
+        description="As POST /api/sales/ would answer this sale alone; 503: Redis is at its bound, retry it later."
+    )
+    body: SaleQueued | QueuedStatus | AppliedStatus | RejectedStatus | Problem
 
 
 class BatchResults(Closed):
@@ -102,12 +117,14 @@ class BatchResults(Closed):
 
 class StatusResult(Closed):
     status: Literal[200, 404]
-    body: Union[QueuedStatus, AppliedStatus, RejectedStatus, Problem]
+    body: QueuedStatus | AppliedStatus | RejectedStatus | Problem
 
 
 class StatusResults(Closed):
-    results: list[StatusResult] = Field(description="One result per external_id, in the order asked: what "
-                                                    "GET /api/sales/{external_id}/ would answer for it.")
+    results: list[StatusResult] = Field(
+        description="One result per external_id, in the order asked: what "
+        "GET /api/sales/{external_id}/ would answer for it."
+    )
 
 
 class Product(Closed):
@@ -158,11 +175,13 @@ class ReportFigures(Closed):
 
 class ProductReport(ReportFigures):
     """With product_id: one product's sales."""
+
     product: Product
 
 
 class FleetReport(ReportFigures):
     """Without product_id: every product together, plus the top sellers by revenue."""
+
     product: None
     products: list[ProductFigures]
 

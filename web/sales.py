@@ -1,4 +1,5 @@
 """Sale intake and status: the request path touches Redis only."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,7 @@ import logging
 import os
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask import Blueprint, current_app, request, url_for
@@ -15,14 +16,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.money import format_quantity
 from domain.sale import Line, NewProduct, Sale, canonical_uuid
-from web import views
-from web.views import status_body
 from postgres.tokens import Caller
+from web import views
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.metrics import sales_recorded
 from web.problems import ProblemError, http_problem, invalid, respond_problem
 from web.schemas import MAX_BATCH, MAX_STATUS_IDS, SaleIn, StatusQueryIn
+from web.views import status_body
 
 blueprint = Blueprint("sales", __name__)
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[
     `limited`: one sale, whose request is counted against the caller's rate limit in the same call."""
     if not bodies:
         return []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     sales = [to_sale(body, caller, now) for body in bodies]
     res = current_app.extensions["salesync"]
     pairs = [(sale, fingerprint(body, caller)) for sale, body in zip(sales, bodies)]
@@ -106,8 +107,10 @@ def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[
     repeats = {sale.external_id: r.record for sale, r in zip(sales, recorded) if r.outcome == "repeat"}
     if any(record["status"] == "applied" and "sale" not in record for record in repeats.values()):
         repeats = views.with_sales(res.sessions, repeats)  # Redis keeps statuses, PostgreSQL the sales
-        recorded = [replace(r, record=repeats[sale.external_id]) if r.outcome == "repeat" else r
-                    for sale, r in zip(sales, recorded)]
+        recorded = [
+            replace(r, record=repeats[sale.external_id]) if r.outcome == "repeat" else r
+            for sale, r in zip(sales, recorded)
+        ]
     if res.settings.fault == "exit-after-record" and any(r.outcome == "new" for r in recorded):
         os._exit(1)  # fault injection: die between recording and handing over (docs/reliability.md)
     if any(r.kick for r in recorded):
@@ -116,16 +119,23 @@ def accept(caller: Caller, bodies: list[SaleIn], limited: bool = False) -> list[
 
 
 def queue_full(retry_after: int) -> ProblemError:
-    return ProblemError(503, "Service Unavailable", "The sales queue is full while earlier sales are applied; "
-                   "nothing was recorded, retry later.", headers={"Retry-After": str(retry_after)})
+    return ProblemError(
+        503,
+        "Service Unavailable",
+        "The sales queue is full while earlier sales are applied; nothing was recorded, retry later.",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def answer(sale: Sale, recorded, retry_after: int) -> tuple[int, dict]:
     if recorded.outcome == "full":
         return 503, queue_full(retry_after).body()
     if recorded.outcome == "conflict":
-        return 422, ProblemError(422, "External ID already used", f"Sale {sale.external_id} was already received "
-                            "with a different payload; nothing was changed.").body()
+        return 422, ProblemError(
+            422,
+            "External ID already used",
+            f"Sale {sale.external_id} was already received with a different payload; nothing was changed.",
+        ).body()
     if recorded.outcome == "repeat":
         return 200, status_body(sale.external_id, recorded.record)
     return 202, {"external_id": sale.external_id, "status": "queued"}
@@ -148,14 +158,16 @@ def post_statuses():
     data = read_json()
     ids = data.get("external_ids") if isinstance(data, dict) else None
     if isinstance(ids, list) and len(ids) > MAX_STATUS_IDS:
-        raise ProblemError(413, "Content Too Large", f"At most {MAX_STATUS_IDS} external_ids per request; "
-                      "ask for the rest in another.")
+        raise ProblemError(
+            413, "Content Too Large", f"At most {MAX_STATUS_IDS} external_ids per request; ask for the rest in another."
+        )
     ids = parse(StatusQueryIn, data).external_ids
     res = current_app.extensions["salesync"]
     keys = [canonical_uuid(external_id) for external_id in ids]
     records = views.sale_records(res.intake, res.sessions, [key for key in keys if key], viewer(caller))
-    answers = [sale_status(caller, external_id, key, records.get(key) if key else None)
-               for external_id, key in zip(ids, keys)]
+    answers = [
+        sale_status(caller, external_id, key, records.get(key) if key else None) for external_id, key in zip(ids, keys)
+    ]
     return {"results": [{"status": status, "body": body} for status, body in answers]}
 
 
@@ -194,8 +206,10 @@ def to_sale(body: SaleIn, caller: Caller, now: datetime) -> Sale:
 def fingerprint(body: SaleIn, caller: Caller) -> str:
     """Identity of a payload as the client sent it: a retry is the same, a changed sale is not.
     Server defaults (generated id, now) are left out, so a retry without them still matches."""
+
     def plain(value):
         return format_quantity(value) if isinstance(value, Decimal) else str(value)
+
     content = {"device": caller.device, **body.model_dump(exclude_none=True)}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=plain).encode()).hexdigest()
 

@@ -1,13 +1,26 @@
 """Request models: the one place that says what a valid body is (and, later, the OpenAPI schema)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Callable
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      StrictStr, StringConstraints, WithJsonSchema, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.json_schema import JsonDict
 
 from domain.money import PrecisionError, check_level, check_price, check_quantity
@@ -20,6 +33,7 @@ MAX_CLOCK_SKEW = timedelta(days=1)  # a till's clock may run ahead, not by more 
 
 def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
     """Numbers arrive as strings or as JSON numbers already read exactly into Decimal; never float."""
+
     def parse(value: object) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
             raise ValueError("must be a decimal number, as a string or a JSON number")
@@ -31,26 +45,49 @@ def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
             return check(number)
         except PrecisionError as error:
             raise ValueError(str(error)) from None
+
     return parse
 
 
 def decimal_schema(places: int, low: dict, string: str, description: str) -> WithJsonSchema:
     """The OpenAPI view of an exact decimal: a JSON number, or a string in canonical form (`string`: the
     regular expression). The parser is more lenient (surrounding spaces, trailing zeros, exponents)."""
-    return WithJsonSchema({"anyOf": [{"type": "number", **low, "exclusiveMaximum": 1_000_000_000,
-                                      "multipleOf": float(f"1e-{places}")},
-                                     {"type": "string", "pattern": string}],
-                           "description": f"{description}, up to {places} decimal places; never rounded"})
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", **low, "exclusiveMaximum": 1_000_000_000, "multipleOf": float(f"1e-{places}")},
+                {"type": "string", "pattern": string},
+            ],
+            "description": f"{description}, up to {places} decimal places; never rounded",
+        }
+    )
 
 
-Quantity = Annotated[Decimal, BeforeValidator(exact(check_quantity)), decimal_schema(
-    3, {"exclusiveMinimum": 0, "exclusiveMaximum": 1_000_000},
-    r"^0*([1-9][0-9]{0,5}(\.[0-9]{1,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$",
-    "A sale line's quantity: > 0 and < 1,000,000")]
-Price = Annotated[Decimal, BeforeValidator(exact(check_price)), decimal_schema(
-    4, {"minimum": 0}, r"^[0-9]{1,9}(\.[0-9]{1,4})?$", "A price: >= 0 and < 1,000,000,000")]
-Level = Annotated[Decimal, BeforeValidator(exact(check_level)), decimal_schema(
-    3, {"exclusiveMinimum": -1_000_000_000}, r"^-?[0-9]{1,9}(\.[0-9]{1,3})?$", "A level: signed, in size < 1,000,000,000")]
+Quantity = Annotated[
+    Decimal,
+    BeforeValidator(exact(check_quantity)),
+    decimal_schema(
+        3,
+        {"exclusiveMinimum": 0, "exclusiveMaximum": 1_000_000},
+        r"^0*([1-9][0-9]{0,5}(\.[0-9]{1,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$",
+        "A sale line's quantity: > 0 and < 1,000,000",
+    ),
+]
+Price = Annotated[
+    Decimal,
+    BeforeValidator(exact(check_price)),
+    decimal_schema(4, {"minimum": 0}, r"^[0-9]{1,9}(\.[0-9]{1,4})?$", "A price: >= 0 and < 1,000,000,000"),
+]
+Level = Annotated[
+    Decimal,
+    BeforeValidator(exact(check_level)),
+    decimal_schema(
+        3,
+        {"exclusiveMinimum": -1_000_000_000},
+        r"^-?[0-9]{1,9}(\.[0-9]{1,3})?$",
+        "A level: signed, in size < 1,000,000,000",
+    ),
+]
 
 
 def no_nul(value: str) -> str:
@@ -68,10 +105,10 @@ Device = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(no_n
 def aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone offset, for example 2026-01-31T14:30:00Z")
-    if value - datetime.now(timezone.utc) > MAX_CLOCK_SKEW:
+    if value - datetime.now(UTC) > MAX_CLOCK_SKEW:
         raise ValueError("is more than a day in the future; check the device clock")
     try:
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise ValueError("is out of range") from None
 
@@ -87,11 +124,16 @@ class ProductData(BaseModel):
 
 PRICED: JsonDict = {"required": ["unit_price"], "properties": {"unit_price": {"not": {"type": "null"}}}}
 # one_product() below, for the OpenAPI document: a product id, or product_data with a price somewhere.
-ONE_PRODUCT: JsonDict = {"oneOf": [
-    {"required": ["product"], "properties": {"product": {"type": "integer"}, "product_data": {"type": "null"}}},
-    {"required": ["product_data"], "properties": {"product": {"type": "null"}, "product_data": {"type": "object"}},
-     "anyOf": [PRICED, {"properties": {"product_data": PRICED}}]},
-]}
+ONE_PRODUCT: JsonDict = {
+    "oneOf": [
+        {"required": ["product"], "properties": {"product": {"type": "integer"}, "product_data": {"type": "null"}}},
+        {
+            "required": ["product_data"],
+            "properties": {"product": {"type": "null"}, "product_data": {"type": "object"}},
+            "anyOf": [PRICED, {"properties": {"product_data": PRICED}}],
+        },
+    ]
+}
 
 
 class SaleItem(BaseModel):
@@ -122,6 +164,7 @@ class SaleIn(BaseModel):
 class StatusQueryIn(BaseModel):
     """POST /api/sales/status/: the sales to answer for, in order. An id that is not a UUID is answered 404
     in its place, as GET /api/sales/{external_id}/ answers it, so it is any string here."""
+
     external_ids: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_STATUS_IDS)]
 
 

@@ -1,4 +1,5 @@
 """The demo till at /till/: a static page over the JavaScript client, served next to the API."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,8 @@ FILES = Path(__file__).parent / "static" / "till"
 # Everything the page loads comes from this server (no CDN); it may not be framed.
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "worker-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
-                               "frame-ancestors 'none'",
+    "worker-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",  # the service worker keeps the offline copy, and it must be the latest

@@ -1,12 +1,11 @@
 """What the API shows of stored rows: status answers, products and alerts."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import json
 
-
-from postgres.statuses import applied_sales, rejected_sales, timestamp
 from domain.money import format_amount, format_quantity
+from postgres.statuses import applied_sales, rejected_sales, timestamp
 from postgres.tables import Product, StockAlert
 
 
@@ -19,8 +18,11 @@ def sale_records(intake, sessions, external_ids: list[str], device: str | None =
     for the ids it cannot answer alone, one query for applied sales (with their items) and one
     for rejected ones."""
     external_ids = list(dict.fromkeys(external_ids))  # each once, however often asked
-    records = {external_id: record for external_id, record in intake.statuses(external_ids).items()
-               if device is None or record["device"] == device}
+    records = {
+        external_id: record
+        for external_id, record in intake.statuses(external_ids).items()
+        if device is None or record["device"] == device
+    }
     missing = [external_id for external_id in external_ids if external_id not in records]
     if missing:
         with sessions() as session:
@@ -30,14 +32,17 @@ def sale_records(intake, sessions, external_ids: list[str], device: str | None =
 
 def with_sales(sessions, records: dict[str, dict]) -> dict[str, dict]:
     """`records` with the sale filled in from PostgreSQL for each applied one that lacks it."""
-    wanted = [external_id for external_id, record in records.items()
-              if record["status"] == "applied" and "sale" not in record]
+    wanted = [
+        external_id for external_id, record in records.items() if record["status"] == "applied" and "sale" not in record
+    ]
     if not wanted:
         return records
     with sessions() as session:
         found = applied_sales(session, wanted)
-    return {external_id: {**record, "sale": found[external_id]["sale"]} if external_id in found else record
-            for external_id, record in records.items()}
+    return {
+        external_id: {**record, "sale": found[external_id]["sale"]} if external_id in found else record
+        for external_id, record in records.items()
+    }
 
 
 def sale_record(intake, sessions, external_id: str) -> dict | None:

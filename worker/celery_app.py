@@ -1,4 +1,5 @@
 """The Celery application (lazy: nothing connects until a worker or beat starts)."""
+
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger
 

@@ -1,4 +1,5 @@
 """Per-process connections for tasks, built on first use (after the pool forks)."""
+
 from __future__ import annotations
 
 import functools
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
 from redis_queue.intake import Intake
-from config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class Resources:
 @functools.cache
 def resources() -> Resources:
     settings = Settings.from_env().require_urls()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(settings.redis, socket_timeout=10, socket_connect_timeout=5)
     return Resources(
         settings=settings,
-        sessions=make_sessions(make_engine(settings.database_url)),
+        sessions=make_sessions(make_engine(settings.postgres)),
         redis=client,
         intake=Intake.from_settings(client, settings),
         consumer=f"{socket.gethostname()}-{os.getpid()}",

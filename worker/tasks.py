@@ -1,16 +1,16 @@
 """Celery tasks: triggers that drain the sales stream into PostgreSQL, and housekeeping."""
+
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from redis_queue import samples
-from postgres import rollup
-from postgres import tokens
-from postgres.apply import apply_isolating, is_transient
-from redis_queue.counters import WorkerMetrics
 from config.settings import Settings
+from postgres import rollup, tokens
+from postgres.apply import apply_isolating, is_transient
+from redis_queue import samples
+from redis_queue.counters import WorkerMetrics
 from worker.celery_app import app
 from worker.resources import resources
 
@@ -37,23 +37,37 @@ def drain(self, trigger: str = "beat") -> dict:
         drain.apply_async(kwargs={"trigger": "more"}, expires=settings.trigger_expires)
     started = time.perf_counter()
     try:
-        statuses = apply_isolating(res.sessions, [entry.sale for entry in entries], datetime.now(timezone.utc),
-                                   failed=res.intake.count_failure, grace=settings.set_aside_after)
+        statuses = apply_isolating(
+            res.sessions,
+            [entry.sale for entry in entries],
+            datetime.now(UTC),
+            failed=res.intake.count_failure,
+            grace=settings.set_aside_after,
+        )
     except Exception as error:
         metrics.drained(trigger, batch=len(entries), retried=len(entries))
         if not is_transient(error):
             raise
         # The entries stay pending on this consumer and are read again first by its next drain.
-        log.warning("transient failure applying %d sales, retrying: %s", len(entries), error,
-                    extra={"batch": len(entries), "trigger": trigger})
-        raise self.retry(exc=error, countdown=min(30, 2 ** self.request.retries))
+        log.warning(
+            "transient failure applying %d sales, retrying: %s",
+            len(entries),
+            error,
+            extra={"batch": len(entries), "trigger": trigger},
+        )
+        raise self.retry(exc=error, countdown=min(30, 2**self.request.retries)) from error
     res.intake.settle(entries, statuses)
     outcomes = report(entries, statuses, trigger)
     counts = {outcome: len(ids) for outcome, ids in outcomes.items()}
     metrics.drained(trigger, batch=len(entries), seconds=time.perf_counter() - started, **counts)
     # Flower shows this as the task's result, searchable by any external_id the drain applied or rejected.
-    return {"trigger": trigger, "batch": len(entries), **counts,
-            "applied_ids": " ".join(outcomes["applied"]), "rejected_ids": " ".join(outcomes["rejected"])}
+    return {
+        "trigger": trigger,
+        "batch": len(entries),
+        **counts,
+        "applied_ids": " ".join(outcomes["applied"]),
+        "rejected_ids": " ".join(outcomes["rejected"]),
+    }
 
 
 def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[str]]:
@@ -64,11 +78,17 @@ def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[s
         status = statuses.get(entry.external_id, {})
         outcome = status.get("status", "retried")
         outcomes[outcome].append(entry.external_id)
-        fields = {"external_id": entry.external_id, "device": entry.sale.get("device"), "outcome": outcome,
-                  "batch": len(entries), "trigger": trigger}
+        fields = {
+            "external_id": entry.external_id,
+            "device": entry.sale.get("device"),
+            "outcome": outcome,
+            "batch": len(entries),
+            "trigger": trigger,
+        }
         if outcome == "rejected":
-            log.warning("sale %s rejected: %s", entry.external_id, status["error"],
-                        extra={**fields, "reason": status["error"]})
+            log.warning(
+                "sale %s rejected: %s", entry.external_id, status["error"], extra={**fields, "reason": status["error"]}
+            )
         else:
             log.info("sale %s %s", entry.external_id, outcome, extra=fields)
     return outcomes
@@ -98,8 +118,11 @@ def refresh_rollup() -> int:
     res = resources()
     with res.sessions.begin() as session:
         refreshed = rollup.refresh(session, res.settings.timezone)
-    log.info("rollup refreshed: %d product-days restated%s", refreshed.days_restated,
-             " (full rebuild)" if refreshed.rebuilt else "")
+    log.info(
+        "rollup refreshed: %d product-days restated%s",
+        refreshed.days_restated,
+        " (full rebuild)" if refreshed.rebuilt else "",
+    )
     return refreshed.days_restated
 
 

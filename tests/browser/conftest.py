@@ -1,4 +1,5 @@
 """Headless Chromium (the system's, never a downloaded one) against a running salesync stack."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The API docs page (/api/docs/) in headless Chromium against the real stack: the OpenAPI document
 renders, with no console error, and the browser asks no other host for anything."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -22,8 +23,11 @@ def test_the_page_and_its_files_are_served_by_the_app(stack):
 
     assert page.status_code == 200 and page.url == f"{stack.url}/api/docs/"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    for name, media in [("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
-                        ("apidocs.js", "text/javascript")]:
+    for name, media in [
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("apidocs.js", "text/javascript"),
+    ]:
         answer = requests.get(f"{stack.url}/api/docs/{name}", timeout=10)
         assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(media), name
 
@@ -41,8 +45,12 @@ def test_the_document_renders_with_no_error_and_nothing_from_another_host(stack,
 
     title = requests.get(f"{stack.url}/api/openapi.json", timeout=10).json()["info"]["title"]
     assert title in page.locator(".info .title").inner_text()
-    assert sale.locator("xpath=ancestor::*[contains(@class, 'opblock-summary')]") \
-        .locator(".opblock-summary-method").inner_text() == "POST"
+    assert (
+        sale.locator("xpath=ancestor::*[contains(@class, 'opblock-summary')]")
+        .locator(".opblock-summary-method")
+        .inner_text()
+        == "POST"
+    )
     assert page.locator(".opblock-summary-path[data-path='/api/products/{product_id}/']").count() == 1
     assert page.locator(".errors-wrapper").count() == 0  # Swagger UI found nothing wrong in the document
 

@@ -1,5 +1,6 @@
 """The ops dashboard in a real browser (headless Chromium) against a running stack: it asks for an admin
 token, then draws today's top sellers, and the chart really renders (checked on a screenshot)."""
+
 from __future__ import annotations
 
 import io
@@ -20,26 +21,41 @@ def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(st
     admin, till = api["admin"], api["till-1"]
     run = uuid.uuid4().hex[:6].upper()
     # Prices high enough that these are today's top sellers whatever else this database holds.
-    sold = {f"DASH-{run}-{name}": (price, quantity) for name, price, quantity in
-            (("COFFEE", "9000.00", "3"), ("TEA", "7000.00", "2"), ("CAKE", "5000.00", "1"))}
+    sold = {
+        f"DASH-{run}-{name}": (price, quantity)
+        for name, price, quantity in (("COFFEE", "9000.00", "3"), ("TEA", "7000.00", "2"), ("CAKE", "5000.00", "1"))
+    }
     ids = {}
     for sku in sold:
         created = admin.post("/api/products/", {"sku": sku, "name": sku.split("-")[-1].title(), "stock": "100"})
         ids[sku] = created.json()["id"]
-    sales = [{"external_id": str(uuid.uuid4()), "items": [{"product": ids[sku], "quantity": quantity,
-                                                          "unit_price": price}]}
-             for sku, (price, quantity) in sold.items()]
+    sales = [
+        {"external_id": str(uuid.uuid4()), "items": [{"product": ids[sku], "quantity": quantity, "unit_price": price}]}
+        for sku, (price, quantity) in sold.items()
+    ]
     assert [till.post("/api/sales/", body).status_code for body in sales] == [202, 202, 202]
     assert [till.settled(body["external_id"])["status"] for body in sales] == ["applied"] * 3
-    overview = wait_until(lambda: (body := admin.get("/api/ops/overview/").json())
-                          and set(sold) <= {p["sku"] for p in body["top_sellers"]["products"]} and body, interval=0.2)
+    overview = wait_until(
+        lambda: (
+            (body := admin.get("/api/ops/overview/").json())
+            and set(sold) <= {p["sku"] for p in body["top_sellers"]["products"]}
+            and body
+        ),
+        interval=0.2,
+    )
     assert overview, "the rollup never counted today's sales"
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and not message.text.startswith(
-        "Failed to load resource") and errors.append(message.text))  # failed loads: checked below
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.text.startswith("Failed to load resource")
+            and errors.append(message.text)
+        ),
+    )  # failed loads: checked below
     failed = []
     page.on("response", lambda response: response.status >= 400 and failed.append((response.status, response.url)))
     page.goto(f"{stack.url}/dashboard")
@@ -58,8 +74,9 @@ def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(st
     bars = page.eval_on_selector_all("#top-sellers rect.bar", "bars => bars.map(b => b.dataset.sku)")
     ours = [sku for sku in bars if sku in sold]
     assert ours == [f"DASH-{run}-COFFEE", f"DASH-{run}-TEA", f"DASH-{run}-CAKE"]  # by revenue
-    widths = page.eval_on_selector_all("#top-sellers rect.bar",
-                                       "bars => Object.fromEntries(bars.map(b => [b.dataset.sku, b.getBBox().width]))")
+    widths = page.eval_on_selector_all(
+        "#top-sellers rect.bar", "bars => Object.fromEntries(bars.map(b => [b.dataset.sku, b.getBBox().width]))"
+    )
     assert widths[f"DASH-{run}-COFFEE"] > widths[f"DASH-{run}-TEA"] > widths[f"DASH-{run}-CAKE"] > 0
     applied = page.eval_on_selector_all("#applied-chart rect.bar", "bars => bars.map(b => +b.dataset.count)")
     assert len(applied) == 60 and sum(applied) >= 3

@@ -1,4 +1,5 @@
 """The demo till in headless Chromium against the real stack: offline, reloads, a dying server."""
+
 from __future__ import annotations
 
 import uuid
@@ -42,13 +43,17 @@ class Till:
         return int(self.page.text_content("#queue-count"))
 
     def sales(self) -> dict[str, str]:
-        return dict(self.page.eval_on_selector_all("#sales li", "els => els.map(e => [e.dataset.externalId, e.dataset.state])"))
+        return dict(
+            self.page.eval_on_selector_all("#sales li", "els => els.map(e => [e.dataset.externalId, e.dataset.state])")
+        )
 
     def wait_all_applied(self, count: int, timeout: float = 60) -> dict[str, str]:
         self.page.wait_for_function(
             """n => { const rows = [...document.querySelectorAll('#sales li')];
                       return rows.length === n && rows.every(row => row.dataset.state === 'applied'); }""",
-            arg=count, timeout=timeout * 1000)
+            arg=count,
+            timeout=timeout * 1000,
+        )
         return self.sales()
 
 
@@ -63,9 +68,16 @@ def new_product(stack, stock: str = "100") -> dict:
 def stored(stack, product_id: int, external_ids) -> tuple[dict[str, int], Decimal, Decimal]:
     """How many times each sale is in PostgreSQL, the quantity its lines sold, the product's stock."""
     with stack.sessions() as session:
-        counts = dict(session.execute(select(Sale.external_id, func.count()).where(Sale.external_id.in_(list(external_ids)))
-                                      .group_by(Sale.external_id)).all())
-        sold = session.scalar(select(func.coalesce(func.sum(SaleItem.quantity), 0)).where(SaleItem.product_id == product_id))
+        counts = dict(
+            session.execute(
+                select(Sale.external_id, func.count())
+                .where(Sale.external_id.in_(list(external_ids)))
+                .group_by(Sale.external_id)
+            ).all()
+        )
+        sold = session.scalar(
+            select(func.coalesce(func.sum(SaleItem.quantity), 0)).where(SaleItem.product_id == product_id)
+        )
         stock = session.get(Product, product_id).stock
     return counts, sold, stock
 
@@ -113,7 +125,7 @@ def test_sales_rung_up_offline_survive_a_reload_and_are_applied_exactly_once(bro
 
     assert till.waiting() == 0
     counts, sold, stock = stored(stack, product["id"], sales)
-    assert counts == {external_id: 1 for external_id in sales}
+    assert counts == dict.fromkeys(sales, 1)
     assert sold == Decimal(7)
     assert stock == Decimal(100 - 7)
 
@@ -165,6 +177,6 @@ def test_the_queue_drains_after_the_server_dies_mid_sync_and_the_retried_batch_i
     retried = [statuses for ids, statuses in batches[2:] if ids == lost[0] and statuses]
     assert retried == [[200] * 4], "re-sent unchanged, and recognised as already received"
     counts, sold, stock = stored(stack, product["id"], sales)
-    assert counts == {external_id: 1 for external_id in sales}
+    assert counts == dict.fromkeys(sales, 1)
     assert sold == Decimal(10)
     assert stock == Decimal(100 - 10)

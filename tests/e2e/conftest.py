@@ -1,4 +1,5 @@
 """One running salesync (gunicorn + Celery worker + beat) per module, against the real servers."""
+
 from __future__ import annotations
 
 import time
@@ -6,18 +7,21 @@ import time
 import pytest
 import requests
 
-from postgres.engine import make_sessions
 from config.settings import Settings
+from postgres.engine import make_sessions
 from tests.e2e.faults import discard, issue_stack_tokens, make_stack
-from tests.processes import Stack, environment
 from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
+from tests.processes import Stack, environment
 
 
 @pytest.fixture(scope="module")
 def stack(database_url, redis_url, run_prefix, tmp_path_factory, engine):
-    settings = Settings(database_url=database_url, redis_url=redis_url,
-                        redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
-                        data_dir=tmp_path_factory.mktemp("stack"))
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=f"{run_prefix}e2e-{time.time_ns()}:",
+        data_dir=tmp_path_factory.mktemp("stack"),
+    )
     running = Stack(settings, environment(settings))
     running.sessions = make_sessions(engine)
     devices = {name: f"{name}-{time.time_ns()}" for name in ("till-1", "till-2", "admin")}
@@ -73,8 +77,15 @@ def stack_factory(database_url, redis_url, run_prefix, tmp_path, engine):
     started = []
 
     def start(name: str = "fault", **env: str):
-        stack = make_stack(engine, database_url, redis_url, f"{run_prefix}{name}-{time.time_ns()}:", tmp_path,
-                           SALESYNC_APPLY_BATCH="50", **env)
+        stack = make_stack(
+            engine,
+            database_url,
+            redis_url,
+            f"{run_prefix}{name}-{time.time_ns()}:",
+            tmp_path,
+            SALESYNC_APPLY_BATCH="50",
+            **env,
+        )
         started.append(stack)
         return stack.start_all()
 

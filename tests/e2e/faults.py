@@ -6,6 +6,7 @@ Each fault test sends a known set of sales, injects its fault, recovers, and end
 checks stock = start - sold, prints one `fault-tally` line (shown by `pytest -rP`; the figures
 in docs/reliability.md come from it) and asserts.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,9 +21,9 @@ import redis
 import requests
 from sqlalchemy import func, select
 
+from config.settings import Settings
 from postgres.engine import make_sessions
 from postgres.tables import Product, RejectedSale, Sale, SaleItem
-from config.settings import Settings
 from tests.builders import issue_tokens
 from tests.polling import wait_until
 from tests.processes import Stack, environment
@@ -32,11 +33,12 @@ START_STOCK = Decimal(100000)
 
 def make_stack(engine, database_url: str, redis_url: str, prefix: str, data_dir, **env: str) -> Stack:
     """A stack of its own (not started), with an admin token in `stack.token`; `env` overrides."""
-    settings = Settings(database_url=database_url, redis_url=redis_url, data_dir=data_dir,
-                        redis_prefix=prefix)
+    settings = Settings(database_url=database_url, redis_url=redis_url, data_dir=data_dir, redis_prefix=prefix)
     # No rate limits: a burst of hundreds of sales from one till is the point here.
-    stack = Stack(settings, environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_SALES_RATE="0",
-                                        SALESYNC_RETRY_AFTER="1", **env))
+    stack = Stack(
+        settings,
+        environment(settings, SALESYNC_RATE_LIMIT="0", SALESYNC_SALES_RATE="0", SALESYNC_RETRY_AFTER="1", **env),
+    )
     stack.sessions = make_sessions(engine)
     device = f"till-{uuid.uuid4().hex[:8]}"
     stack.token = issue_stack_tokens(stack, device, admin=True)[device]
@@ -107,8 +109,11 @@ class Till:
         return self.local.http
 
     def product(self, sku_prefix: str = "HOT") -> int:
-        answer = self.http().post(f"{self.url}/api/products/", timeout=10, json={
-            "sku": f"{sku_prefix}-{uuid.uuid4().hex[:8]}", "name": "Hot", "stock": str(START_STOCK)})
+        answer = self.http().post(
+            f"{self.url}/api/products/",
+            timeout=10,
+            json={"sku": f"{sku_prefix}-{uuid.uuid4().hex[:8]}", "name": "Hot", "stock": str(START_STOCK)},
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
@@ -138,7 +143,7 @@ class Till:
     def post_batch(self, sales: list[dict]) -> None:
         """Post sales 500 at a time through the batch endpoint; every one must be accepted."""
         for start in range(0, len(sales), 500):
-            chunk = sales[start:start + 500]
+            chunk = sales[start : start + 500]
             sent = time.monotonic()
             response = self.http().post(f"{self.url}/api/sales/batch/", json={"sales": chunk}, timeout=60)
             assert response.status_code == 200, response.text
@@ -148,8 +153,13 @@ class Till:
 
 
 def sales(product_id: int, count: int, quantity: str = "1.5") -> list[dict]:
-    return [{"external_id": str(uuid.uuid4()), "items": [{"product": product_id, "quantity": quantity,
-                                                          "unit_price": "2.00"}]} for _ in range(count)]
+    return [
+        {
+            "external_id": str(uuid.uuid4()),
+            "items": [{"product": product_id, "quantity": quantity, "unit_price": "2.00"}],
+        }
+        for _ in range(count)
+    ]
 
 
 def applied(stack: Stack, external_ids) -> int:
@@ -160,8 +170,9 @@ def applied(stack: Stack, external_ids) -> int:
 def settled(stack: Stack, external_ids) -> int:
     ids = list(external_ids)
     with stack.sessions() as session:
-        rejected = session.scalar(select(func.count()).select_from(RejectedSale)
-                                  .where(RejectedSale.external_id.in_(ids)))
+        rejected = session.scalar(
+            select(func.count()).select_from(RejectedSale).where(RejectedSale.external_id.in_(ids))
+        )
     return applied(stack, ids) + rejected
 
 
@@ -181,15 +192,25 @@ class Tally:
     other_answers: str = ""  # e.g. "503=12 none=3" (none: the connection failed)
 
     def line(self, name: str) -> str:
-        return (f"fault-tally {name}: sent={self.sent} answered_202={self.answered_202} "
-                f"answered_200={self.answered_200} applied={self.applied} rejected={self.rejected} "
-                f"lost={self.lost} applied_twice={self.applied_twice} "
-                f"stock={self.stock} (start {self.stock_start} - sold {self.sold})"
-                + (f" other answers: {self.other_answers}" if self.other_answers else ""))
+        return (
+            f"fault-tally {name}: sent={self.sent} answered_202={self.answered_202} "
+            f"answered_200={self.answered_200} applied={self.applied} rejected={self.rejected} "
+            f"lost={self.lost} applied_twice={self.applied_twice} "
+            f"stock={self.stock} (start {self.stock_start} - sold {self.sold})"
+            + (f" other answers: {self.other_answers}" if self.other_answers else "")
+        )
 
 
-def tally(stack: Stack, name: str, sent: list[dict], answers: list[Answer], product_id: int, rejected: int = 0,
-          timeout: float = 120, stock_start: Decimal = START_STOCK) -> Tally:
+def tally(
+    stack: Stack,
+    name: str,
+    sent: list[dict],
+    answers: list[Answer],
+    product_id: int,
+    rejected: int = 0,
+    timeout: float = 120,
+    stock_start: Decimal = START_STOCK,
+) -> Tally:
     """Wait (bounded) until every accepted sale is settled, count, print and assert exactly once."""
     codes = Counter(answer.status for answer in answers)
     accepted = {answer.external_id for answer in answers if answer.status in (200, 202)}
@@ -197,22 +218,37 @@ def tally(stack: Stack, name: str, sent: list[dict], answers: list[Answer], prod
     ids = [sale["external_id"] for sale in sent]
     lines = {sale["external_id"]: sale["items"] for sale in sent}
     with stack.sessions() as session:
-        item_rows = dict(session.execute(select(Sale.external_id, func.count(SaleItem.id))
-                                         .join(SaleItem, SaleItem.sale_id == Sale.id)
-                                         .where(Sale.external_id.in_(ids)).group_by(Sale.external_id)).all())
+        item_rows = dict(
+            session.execute(
+                select(Sale.external_id, func.count(SaleItem.id))
+                .join(SaleItem, SaleItem.sale_id == Sale.id)
+                .where(Sale.external_id.in_(ids))
+                .group_by(Sale.external_id)
+            ).all()
+        )
         rejected_ids = set(session.scalars(select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids))))
         stock = session.get(Product, product_id).stock
-    sold = sum((Decimal(item["quantity"]) for eid in item_rows for item in lines[eid]
-                if item.get("product") == product_id), Decimal(0))
+    sold = sum(
+        (Decimal(item["quantity"]) for eid in item_rows for item in lines[eid] if item.get("product") == product_id),
+        Decimal(0),
+    )
     result = Tally(
-        sent=len(ids), answered_202=codes[202], answered_200=codes[200], accepted=len(accepted),
-        applied=len(item_rows), rejected=len(rejected_ids),
+        sent=len(ids),
+        answered_202=codes[202],
+        answered_200=codes[200],
+        accepted=len(accepted),
+        applied=len(item_rows),
+        rejected=len(rejected_ids),
         lost=len(accepted - set(item_rows) - rejected_ids),
         applied_twice=sum(1 for eid, count in item_rows.items() if count > len(lines[eid]))
         + len(set(item_rows) & rejected_ids),
-        stock_start=stock_start, sold=sold, stock=stock,
-        other_answers=" ".join(f"{code or 'none'}={n}" for code, n in sorted(codes.items(), key=str)
-                               if code not in (200, 202)))
+        stock_start=stock_start,
+        sold=sold,
+        stock=stock,
+        other_answers=" ".join(
+            f"{code or 'none'}={n}" for code, n in sorted(codes.items(), key=str) if code not in (200, 202)
+        ),
+    )
     print(result.line(name))
     assert result.lost == 0, result.line(name)
     assert result.applied_twice == 0, result.line(name)

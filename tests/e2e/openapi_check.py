@@ -7,6 +7,7 @@ but a 405 problem. The autouse fixture below applies it to every HTTP answer a t
 through `requests` (the `Api` client, the fault tests' sessions, anything in-process). Paths the
 document does not know (Flower, say) are left alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,9 @@ class Contract:
         self.spec = spec
         # Literal paths first: /api/sales/analytics/ before /api/sales/{external_id}/.
         templates = sorted(spec["paths"], key=lambda path: path.count("{"))
-        self.routes = [(re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), path)
-                       for path in templates]
+        self.routes = [
+            (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"), path) for path in templates
+        ]
         self.validators: dict[tuple, jsonschema_rs.Validator] = {}
 
     def template(self, path: str) -> str | None:
@@ -35,7 +37,8 @@ class Contract:
     def validator(self, key: tuple, schema: dict):
         if key not in self.validators:
             self.validators[key] = jsonschema_rs.validator_for(
-                {**schema, "components": self.spec["components"]}, validate_formats=True)
+                {**schema, "components": self.spec["components"]}, validate_formats=True
+            )
         return self.validators[key]
 
     def violations(self, method: str, path: str, status: int, headers, body: bytes) -> list[str]:
@@ -49,14 +52,17 @@ class Contract:
         if operation is None:
             if status != 405:
                 return [f"{where}: the document has no {method.upper()} {template}, yet the answer is not 405"]
-            responses = {"405": {"content": {"application/problem+json": {
-                "schema": {"$ref": "#/components/schemas/Problem"}}}}}
+            responses = {
+                "405": {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            }
         else:
             responses = operation["responses"]
         documented = responses.get(str(status))
         if documented is None:
-            return [f"{where}: status {status} is not documented for {method.upper()} {template} "
-                    f"(documented: {', '.join(responses)})"]
+            return [
+                f"{where}: status {status} is not documented for {method.upper()} {template} "
+                f"(documented: {', '.join(responses)})"
+            ]
         found = []
         for name, header in documented.get("headers", {}).items():
             if header.get("required") and name.lower() not in headers:
@@ -74,8 +80,10 @@ class Contract:
         except ValueError as error:
             return [*found, f"{where}: the body is not JSON: {error}"]
         validator = self.validator((template, method, str(status), media), content[media]["schema"])
-        errors = [f"{where}: {error.message} at {'/'.join(map(str, error.instance_path)) or 'the body'}"
-                  for error in validator.iter_errors(instance)]
+        errors = [
+            f"{where}: {error.message} at {'/'.join(map(str, error.instance_path)) or 'the body'}"
+            for error in validator.iter_errors(instance)
+        ]
         return [*found, *errors[:5]]
 
     def hold(self, method: str, path: str, status: int, headers, body: bytes) -> None:
@@ -101,8 +109,9 @@ def answers_match_the_openapi_document(monkeypatch):
     def checked_send(session, request, **kwargs):
         response = send(session, request, **kwargs)
         if not kwargs.get("stream"):
-            contract().hold(request.method, urlsplit(request.url).path, response.status_code, response.headers,
-                            response.content)
+            contract().hold(
+                request.method, urlsplit(request.url).path, response.status_code, response.headers, response.content
+            )
         return response
 
     monkeypatch.setattr(requests.Session, "send", checked_send)

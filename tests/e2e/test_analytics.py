@@ -1,4 +1,5 @@
 """Analytics over HTTP: a late offline sale shows up after the next scheduled refresh, untouched by hand."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,18 +12,28 @@ pytestmark = pytest.mark.e2e
 
 
 def weekly(api, product_id):
-    return api.get(f"/api/sales/analytics/?product_id={product_id}&start_date=2026-01-01"
-                   f"&end_date=2026-01-31&period=weekly").json()
+    return api.get(
+        f"/api/sales/analytics/?product_id={product_id}&start_date=2026-01-01&end_date=2026-01-31&period=weekly"
+    ).json()
 
 
 def test_a_sale_dated_weeks_back_changes_the_report_after_the_next_refresh(api):
-    bread = api["admin"].post("/api/products/", {"sku": f"BREAD-{uuid.uuid4().hex[:6]}", "name": "Bread",
-                                                 "is_volatile": True, "unit_price": "2.00"}).json()
+    bread = (
+        api["admin"]
+        .post(
+            "/api/products/",
+            {"sku": f"BREAD-{uuid.uuid4().hex[:6]}", "name": "Bread", "is_volatile": True, "unit_price": "2.00"},
+        )
+        .json()
+    )
     till = api["till-1"]
 
     def post(quantity, when):
-        sale = {"external_id": str(uuid.uuid4()), "client_timestamp": when,
-                "items": [{"product": bread["id"], "quantity": quantity, "unit_price": "2.00"}]}
+        sale = {
+            "external_id": str(uuid.uuid4()),
+            "client_timestamp": when,
+            "items": [{"product": bread["id"], "quantity": quantity, "unit_price": "2.00"}],
+        }
         assert till.post("/api/sales/", sale).status_code == 202
         assert till.settled(sale["external_id"])["status"] == "applied"
 

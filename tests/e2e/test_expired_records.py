@@ -4,6 +4,7 @@ Within the TTL, intake answers a different payload under a known external_id wit
 Redis alone cannot tell; apply compares the post with the sale PostgreSQL holds, so a different
 sale is refused visibly, the original stays as it was, and an identical re-post is applied once.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,10 @@ def test_a_post_after_the_record_expired_is_refused_if_different_and_applied_onc
     issued = issue_stack_tokens(stack, *names.values())
     till_1, till_2 = (Api(stack.url, issued[names[name]]) for name in ("till-1", "till-2"))
     admin = Api(stack.url, stack.token)
-    product = admin.post("/api/products/", {"sku": f"JUICE-{uuid.uuid4().hex[:6]}", "name": "Juice",
-                                            "stock": "100", "unit_price": "1.00"}).json()["id"]
+    product = admin.post(
+        "/api/products/",
+        {"sku": f"JUICE-{uuid.uuid4().hex[:6]}", "name": "Juice", "stock": "100", "unit_price": "1.00"},
+    ).json()["id"]
     external_id = str(uuid.uuid4())
     original = {"external_id": external_id, "items": [{"product": product, "quantity": "1"}]}
     assert till_1.post("/api/sales/", original).status_code == 202

@@ -6,6 +6,7 @@ PostgreSQL is stopped, so every sale accepted stays queued in Redis. Intake must
 Retry-After before Redis refuses writes: the drain (stream reads, acknowledgements, status writes,
 Celery's triggers) needs the room left above the high-water mark to free anything.
 """
+
 from __future__ import annotations
 
 import time
@@ -39,13 +40,18 @@ def post_batch(till: Till, batch: list[dict]) -> list[int]:
     return [result["status"] for result in results]
 
 
-def test_a_full_redis_pushes_intake_back_and_drains_without_an_operator(own_postgres, tmp_path, engine,  # noqa: F811
-                                                                        run_prefix):
+def test_a_full_redis_pushes_intake_back_and_drains_without_an_operator(
+    own_postgres,  # noqa: F811 (the fixture imported above)
+    tmp_path,
+    engine,
+    run_prefix,
+):
     durable = {**production_durability(), "maxmemory": str(MAXMEMORY), "maxmemory-policy": "noeviction"}
     own_redis = OwnRedis(tmp_path / "redis", durable)
     pg_engine = make_engine(own_postgres.url)
-    stack = make_stack(pg_engine, own_postgres.url, own_redis.url, f"{run_prefix}full-redis:", tmp_path,
-                       SALESYNC_APPLY_BATCH="200")
+    stack = make_stack(
+        pg_engine, own_postgres.url, own_redis.url, f"{run_prefix}full-redis:", tmp_path, SALESYNC_APPLY_BATCH="200"
+    )
     client = redis.Redis.from_url(own_redis.url)
     try:
         stack.start_all()
@@ -91,8 +97,11 @@ def test_a_full_redis_pushes_intake_back_and_drains_without_an_operator(own_post
         tally(stack, "redis full while postgresql away", sent, till.answers, product_id, rejected=0, timeout=180)
         assert wait_until(lambda: client.xlen(f"{stack.settings.redis_prefix}sales") == 0, timeout=60)
         assert set(post_batch(till, sales(product_id, 100))) == {202}
-        oom = [role for role in ("worker", "beat", "web")
-               if "maxmemory" in (stack.settings.data_dir / f"{role}.log").read_text()]
+        oom = [
+            role
+            for role in ("worker", "beat", "web")
+            if "maxmemory" in (stack.settings.data_dir / f"{role}.log").read_text()
+        ]
         assert oom == [], f"Redis refused a write of {oom}"
     finally:
         discard(stack)

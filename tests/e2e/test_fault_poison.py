@@ -6,6 +6,7 @@ own code, not a database error about the sale). The sale must be set aside after
 number of attempts without holding up the sales queued behind it, be listed for operators by
 `salesync rejected`, and, once the trigger is gone (the fix), be applied by `salesync replay`.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,11 +42,13 @@ def poisoned_sku(engine):
     """A sku the database refuses to create, silently (a BEFORE INSERT trigger returning NULL)."""
     sku, name = f"POISON-{uuid.uuid4().hex[:8]}", f"poison_{uuid.uuid4().hex[:8]}"
     with engine.begin() as connection:
-        connection.execute(text(f"""
+        connection.execute(
+            text(f"""
             CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN IF NEW.sku = '{sku}' THEN RETURN NULL; END IF; RETURN NEW; END $$;
             CREATE TRIGGER {name} BEFORE INSERT ON products FOR EACH ROW EXECUTE FUNCTION {name}();
-        """))
+        """)
+        )
 
     def fix():
         with engine.begin() as connection:
@@ -55,17 +58,34 @@ def poisoned_sku(engine):
     fix()
 
 
-def test_a_poison_sale_is_set_aside_listed_and_replayed_after_the_fix(poisoned_sku, database_url, redis_url,
-                                                                      run_prefix, tmp_path, engine):
+def test_a_poison_sale_is_set_aside_listed_and_replayed_after_the_fix(
+    poisoned_sku, database_url, redis_url, run_prefix, tmp_path, engine
+):
     sku, fix = poisoned_sku
-    stack = make_stack(engine, database_url, redis_url, f"{run_prefix}poison-{time.time_ns()}:", tmp_path,
-                       SALESYNC_APPLY_BATCH="20", SALESYNC_DRAIN_INTERVAL="2", SALESYNC_SET_ASIDE_AFTER="5")
+    stack = make_stack(
+        engine,
+        database_url,
+        redis_url,
+        f"{run_prefix}poison-{time.time_ns()}:",
+        tmp_path,
+        SALESYNC_APPLY_BATCH="20",
+        SALESYNC_DRAIN_INTERVAL="2",
+        SALESYNC_SET_ASIDE_AFTER="5",
+    )
     try:
         stack.start_all()
         till = Till(stack)
         product_id = till.product()
-        poison = {"external_id": str(uuid.uuid4()), "items": [{
-            "product_data": {"sku": sku, "name": "Poison", "is_volatile": False}, "quantity": "1", "unit_price": "1"}]}
+        poison = {
+            "external_id": str(uuid.uuid4()),
+            "items": [
+                {
+                    "product_data": {"sku": sku, "name": "Poison", "is_volatile": False},
+                    "quantity": "1",
+                    "unit_price": "1",
+                }
+            ],
+        }
         behind = sales(product_id, 19)  # in the poison's batch: the first drain takes all 20
         till.post_batch([poison, *behind])
 
@@ -86,14 +106,21 @@ def test_a_poison_sale_is_set_aside_listed_and_replayed_after_the_fix(poisoned_s
 
         fix()
         replayed = salesync(stack, "replay", poison["external_id"])
-        assert (replayed.returncode, replayed.stdout.strip()) == (0, f"replayed {poison['external_id']}"), \
+        assert (replayed.returncode, replayed.stdout.strip()) == (0, f"replayed {poison['external_id']}"), (
             replayed.stderr
+        )
 
         assert wait_until(lambda: status(till, poison["external_id"])["status"] == "applied", timeout=60)
         assert poison["external_id"] not in salesync(stack, "rejected").stdout
         again = salesync(stack, "replay", poison["external_id"])  # applied now: nothing to replay
         assert again.returncode == 1 and "is not rejected" in again.stderr
-        tally(stack, "poison sale set aside, then replayed after the fix", [poison, *behind], till.answers,
-              product_id, rejected=0)
+        tally(
+            stack,
+            "poison sale set aside, then replayed after the fix",
+            [poison, *behind],
+            till.answers,
+            product_id,
+            rejected=0,
+        )
     finally:
         discard(stack)

@@ -3,8 +3,10 @@
 The test runs its own embedded PostgreSQL (pgserver), so it can stop and start it with pg_ctl.
 Workers must wait and retry, reject nothing for it, and /readyz must say not ready meanwhile.
 """
+
 from __future__ import annotations
 
+import contextlib
 import uuid
 import warnings
 
@@ -41,10 +43,8 @@ class OwnPostgres:
         self.pg_ctl("-o", '-h ""', "-o", f"-k {self.info.socket_dir}", "-l", str(self.server.log), "start")
 
     def cleanup(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.stop()
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
         self.server.cleanup()  # deletes the data directory
 
 
@@ -60,11 +60,13 @@ def readyz(stack) -> requests.Response:
     return requests.get(f"{stack.url}/readyz", timeout=10)
 
 
-def test_postgresql_stopped_during_apply_rejects_nothing_and_loses_nothing(own_postgres, redis_url, run_prefix,
-                                                                           tmp_path):
+def test_postgresql_stopped_during_apply_rejects_nothing_and_loses_nothing(
+    own_postgres, redis_url, run_prefix, tmp_path
+):
     engine = make_engine(own_postgres.url)
-    stack = make_stack(engine, own_postgres.url, redis_url, f"{run_prefix}pg-fault:", tmp_path,
-                       SALESYNC_APPLY_BATCH="25")
+    stack = make_stack(
+        engine, own_postgres.url, redis_url, f"{run_prefix}pg-fault:", tmp_path, SALESYNC_APPLY_BATCH="25"
+    )
     client = redis.Redis.from_url(redis_url)
     stream = f"{stack.settings.redis_prefix}sales"
     try:
@@ -84,8 +86,9 @@ def test_postgresql_stopped_during_apply_rejects_nothing_and_loses_nothing(own_p
         assert (answer.status_code, answer.json()["checks"]["postgresql"]) == (503, "unreachable")
         till.post_batch(burst[300:])  # intake needs Redis only: sales are still accepted meanwhile
         worker_log = stack.settings.data_dir / "worker.log"
-        assert wait_until(lambda: "transient failure applying" in worker_log.read_text(), timeout=60), \
+        assert wait_until(lambda: "transient failure applying" in worker_log.read_text(), timeout=60), (
             "no worker tried to apply while PostgreSQL was down"
+        )
         assert readyz(stack).status_code == 503
         own_postgres.start()
 

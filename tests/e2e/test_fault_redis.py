@@ -3,6 +3,7 @@
 The test runs its own redis-server with the durability settings of deploy/redis.conf (the ones
 docker-compose ships), so a weaker setting there fails this test rather than going unnoticed.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,10 +66,12 @@ def own_redis(tmp_path):
     server.stop()
 
 
-def test_redis_killed_mid_burst_and_restarted_from_its_aof_loses_no_202(own_redis, database_url, engine,
-                                                                         run_prefix, tmp_path):
-    stack = make_stack(engine, database_url, own_redis.url, f"{run_prefix}redis-fault:", tmp_path,
-                       SALESYNC_APPLY_BATCH="50")
+def test_redis_killed_mid_burst_and_restarted_from_its_aof_loses_no_202(
+    own_redis, database_url, engine, run_prefix, tmp_path
+):
+    stack = make_stack(
+        engine, database_url, own_redis.url, f"{run_prefix}redis-fault:", tmp_path, SALESYNC_APPLY_BATCH="50"
+    )
     try:
         stack.start_all()
         till = Till(stack)
@@ -90,10 +93,12 @@ def test_redis_killed_mid_burst_and_restarted_from_its_aof_loses_no_202(own_redi
 
             while_down = [a for a in till.answers if a.sent > killed and a.received < restarting]
             assert len(while_down) >= 8
-            assert {(a.status, a.retry_after is not None) for a in while_down} == {(503, True)}, \
+            assert {(a.status, a.retry_after is not None) for a in while_down} == {(503, True)}, (
                 "while Redis is down, intake must answer 503 with Retry-After, never 202"
-            assert any(a.sent > restarting and a.status == 202 for a in till.answers), \
+            )
+            assert any(a.sent > restarting and a.status == 202 for a in till.answers), (
                 "the burst was over before the fault: nothing was tested"
+            )
             tally(stack, "redis SIGKILL mid-burst, restart from AOF", burst, till.answers, product_id)
         print(f"worker restarts after exiting: {restarts}")
     finally:

@@ -5,6 +5,7 @@ new sale and before it kicks a drain: the till gets no answer, the sale is in Re
 Celery task knows about it. The beat's periodic drain is the recovery: it reads the stream,
 so it finds every recorded sale not yet applied, whoever recorded it.
 """
+
 from __future__ import annotations
 
 import random
@@ -109,11 +110,12 @@ def test_a_long_backlog_drains_without_flooding_the_celery_queue(stack_factory, 
     ticks = int((time.monotonic() - started) / interval) + 1
 
     longest = max(length for length, _ in samples)
-    print(f"celery queue: {waiting} triggers waiting when the worker started, at most {longest} while "
-          f"{len(burst)} sales drained over {ticks} beat ticks ({len(samples)} samples)")
+    print(
+        f"celery queue: {waiting} triggers waiting when the worker started, at most {longest} while "
+        f"{len(burst)} sales drained over {ticks} beat ticks ({len(samples)} samples)"
+    )
     # Triggers, never sales: at most one per beat tick, and a full batch queues one more only as it
     # consumes one. A recovery that queued work per waiting sale would add hundreds here.
     assert longest <= waiting + ticks + 5, samples
     assert max(length for _, length in samples) <= len(burst)  # the stream holds each sale once
-    tally(stack, f"backlog of {len(burst)} drained, celery queue at most {longest}", burst, till.answers,
-          product_id)
+    tally(stack, f"backlog of {len(burst)} drained, celery queue at most {longest}", burst, till.answers, product_id)

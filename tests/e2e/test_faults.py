@@ -3,6 +3,7 @@
 Every test ends with `tally` (tests/e2e/faults.py): sent, answered 202/200, applied, rejected,
 lost (0), applied twice (0), stock = start - sold, counted from the database.
 """
+
 from __future__ import annotations
 
 import re
@@ -69,8 +70,9 @@ def test_the_same_sales_delivered_to_two_workers_at_once_apply_once_each(stack_f
 
     tally(stack, "same sales on two workers at once", burst, till.answers, product_id)
     log = (stack.settings.data_dir / "worker.log").read_text()
-    delivered = sum(int(n) for n in re.findall(r"salesync\.drain\[[^\]]+\] succeeded in [^:]+: \{[^}]*'batch': (\d+)",
-                                               log))
+    delivered = sum(
+        int(n) for n in re.findall(r"salesync\.drain\[[^\]]+\] succeeded in [^:]+: \{[^}]*'batch': (\d+)", log)
+    )
     print(f"same sales on two workers at once: {delivered} deliveries of {len(burst)} sales")
     assert delivered > len(burst), "no sale was delivered twice: nothing was tested"
 

@@ -1,5 +1,6 @@
 """Following one sale as an operator would: by its external_id, with grep through the JSON logs of the
 real processes, and in Flower (which `salesync flower` never serves without a login unless asked)."""
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,14 @@ def lines_about(path, external_id: str) -> list[dict]:
 def test_one_sale_can_be_followed_from_intake_to_apply_in_the_json_logs(stack, api):
     till = api["till-1"]
     product = api["admin"].post("/api/products/", {"sku": f"LOG-{uuid.uuid4().hex[:8]}", "name": "Logged"}).json()
-    good = {"external_id": str(uuid.uuid4()), "items": [{"product": product["id"], "quantity": "2",
-                                                         "unit_price": "1.00"}]}
-    bad = {"external_id": str(uuid.uuid4()), "items": [{"product": 2_000_000_000, "quantity": "1",
-                                                        "unit_price": "1.00"}]}
+    good = {
+        "external_id": str(uuid.uuid4()),
+        "items": [{"product": product["id"], "quantity": "2", "unit_price": "1.00"}],
+    }
+    bad = {
+        "external_id": str(uuid.uuid4()),
+        "items": [{"product": 2_000_000_000, "quantity": "1", "unit_price": "1.00"}],
+    }
     for body in (good, bad):
         assert till.post("/api/sales/", body).status_code == 202
     assert till.settled(good["external_id"])["status"] == "applied"
@@ -50,8 +55,10 @@ def test_one_sale_can_be_followed_from_intake_to_apply_in_the_json_logs(stack, a
     assert applied["task"] == "salesync.drain" and applied["task_id"] and applied["batch"] >= 1
     assert applied["trigger"] in ("kick", "beat", "more")
     # The drain's own summary line carries the same task id and names the sale.
-    assert any(line.get("task_id") == applied["task_id"] and "succeeded" in line["message"]
-               for line in lines_about(worker_log, good["external_id"]))
+    assert any(
+        line.get("task_id") == applied["task_id"] and "succeeded" in line["message"]
+        for line in lines_about(worker_log, good["external_id"])
+    )
 
     [rejected] = [line for line in lines_about(worker_log, bad["external_id"]) if line.get("outcome")]
     assert rejected["outcome"] == "rejected" and rejected["level"] == "WARNING"
@@ -68,8 +75,14 @@ def without_login(env: dict) -> dict:
 
 
 def test_flower_refuses_to_start_without_a_login():
-    done = subprocess.run([sys.executable, "-m", "cli.main", "flower"], cwd=ROOT, env=without_login(os.environ),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "flower"],
+        cwd=ROOT,
+        env=without_login(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "SALESYNC_FLOWER_AUTH" in done.stderr and "--no-auth" in done.stderr
 
@@ -78,10 +91,15 @@ def test_flower_refuses_to_start_without_a_login():
 def flower(stack):
     port = free_port()
     env = {**without_login(stack.env), "SALESYNC_FLOWER_AUTH": ":".join(LOGIN)}
-    log = open(stack.settings.data_dir / "flower.log", "ab")
-    with log:
-        process = subprocess.Popen([sys.executable, "-m", "cli.main", "flower", "--port", str(port)], cwd=ROOT,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with open(stack.settings.data_dir / "flower.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "flower", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -105,8 +123,10 @@ def test_flower_asks_for_the_login_and_shows_which_sales_a_drain_applied(flower,
 
     till = api["till-2"]
     product = api["admin"].post("/api/products/", {"sku": f"FLW-{uuid.uuid4().hex[:8]}", "name": "Watched"}).json()
-    batch = [{"external_id": str(uuid.uuid4()), "items": [{"product": product["id"], "quantity": "1",
-                                                          "unit_price": "3.00"}]} for _ in range(8)]
+    batch = [
+        {"external_id": str(uuid.uuid4()), "items": [{"product": product["id"], "quantity": "1", "unit_price": "3.00"}]}
+        for _ in range(8)
+    ]
     assert till.post("/api/sales/batch/", {"sales": batch}).status_code == 200
     body = batch[-1]  # last of its drain's batch: a result listing only the first few ids would miss it
     assert till.settled(body["external_id"])["status"] == "applied"
@@ -114,8 +134,9 @@ def test_flower_asks_for_the_login_and_shows_which_sales_a_drain_applied(flower,
     deadline = time.monotonic() + 30  # Flower learns of tasks from the workers' events
     while True:
         # What an operator types in the search box of Flower's Tasks page.
-        tasks = requests.get(f"{flower}/api/tasks", params={"search": body["external_id"]}, auth=LOGIN,
-                             timeout=10).json()
+        tasks = requests.get(
+            f"{flower}/api/tasks", params={"search": body["external_id"]}, auth=LOGIN, timeout=10
+        ).json()
         found = [task for task in tasks.values() if task["name"] == "salesync.drain"]
         if found or time.monotonic() > deadline:
             break

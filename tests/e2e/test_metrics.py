@@ -1,5 +1,6 @@
 """GET /metrics on the real stack: intake counters from every gunicorn worker, the workers'
 counters, and the gauges read at scrape time, all saying what really happened."""
+
 from __future__ import annotations
 
 import re
@@ -26,22 +27,27 @@ def scrape(stack) -> dict[tuple, float]:
 
 
 def sale(product_id: int, quantity: str = "1") -> dict:
-    return {"external_id": str(uuid.uuid4()), "items": [{"product": product_id, "quantity": quantity,
-                                                         "unit_price": "2.00"}]}
+    return {
+        "external_id": str(uuid.uuid4()),
+        "items": [{"product": product_id, "quantity": quantity, "unit_price": "2.00"}],
+    }
 
 
 def test_metrics_count_what_intake_and_the_workers_did(stack, api):
     till, admin = api["till-1"], api["admin"]
-    product = admin.post("/api/products/", {"sku": f"MET-{uuid.uuid4().hex[:8]}", "name": "Metered",
-                                            "stock": "100"}).json()
+    product = admin.post(
+        "/api/products/", {"sku": f"MET-{uuid.uuid4().hex[:8]}", "name": "Metered", "stock": "100"}
+    ).json()
     before = scrape(stack)
 
     valid = [sale(product["id"]) for _ in range(3)]
     for body in valid:
         assert till.post("/api/sales/", body).status_code == 202
     assert till.post("/api/sales/", valid[0]).status_code == 200  # a till's retry
-    assert till.post("/api/sales/", {**valid[1], "items": [{"product": product["id"], "quantity": "9"}]}
-                     ).status_code == 422  # same external_id, different sale
+    assert (
+        till.post("/api/sales/", {**valid[1], "items": [{"product": product["id"], "quantity": "9"}]}).status_code
+        == 422
+    )  # same external_id, different sale
     assert till.post("/api/sales/", {"items": []}).status_code == 400
     assert requests.post(f"{stack.url}/api/sales/", json=valid[2], timeout=10).status_code == 401
     unknown = sale(2_000_000_000)  # accepted, then rejected by the worker: no such product
@@ -57,8 +63,10 @@ def test_metrics_count_what_intake_and_the_workers_did(stack, api):
     deadline = time.monotonic() + 30
     while True:
         after = scrape(stack)
-        counted = sum(value(after, f"salesync_sales_{o}_total") - value(before, f"salesync_sales_{o}_total")
-                      for o in ("applied", "rejected"))
+        counted = sum(
+            value(after, f"salesync_sales_{o}_total") - value(before, f"salesync_sales_{o}_total")
+            for o in ("applied", "rejected")
+        )
         if (counted >= 6 and ("salesync_rollup_age_seconds",) in after) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -67,13 +75,16 @@ def test_metrics_count_what_intake_and_the_workers_did(stack, api):
         return value(after, name, **labels) - value(before, name, **labels)
 
     # Web: one count per request whichever gunicorn worker served it.
-    assert {status: delta("salesync_intake_requests_total", endpoint="sale", status=status)
-            for status in ("202", "200", "422", "400", "401")} == {"202": 4, "200": 1, "422": 1, "400": 1, "401": 1}
+    assert {
+        status: delta("salesync_intake_requests_total", endpoint="sale", status=status)
+        for status in ("202", "200", "422", "400", "401")
+    } == {"202": 4, "200": 1, "422": 1, "400": 1, "401": 1}
     assert delta("salesync_intake_requests_total", endpoint="batch", status="200") == 1
     assert delta("salesync_intake_request_duration_seconds_count", endpoint="sale") == 8
     assert delta("salesync_intake_request_duration_seconds_bucket", endpoint="sale", le="+Inf") == 8
-    assert {outcome: delta("salesync_intake_sales_total", outcome=outcome)
-            for outcome in ("new", "repeat", "conflict")} == {"new": 6, "repeat": 1, "conflict": 1}
+    assert {
+        outcome: delta("salesync_intake_sales_total", outcome=outcome) for outcome in ("new", "repeat", "conflict")
+    } == {"new": 6, "repeat": 1, "conflict": 1}
     # Workers: every sale applied or rejected once, in batches that add up.
     assert delta("salesync_sales_applied_total") == 5
     assert delta("salesync_sales_rejected_total") == 1
@@ -100,4 +111,3 @@ def test_metrics_count_what_intake_and_the_workers_did(stack, api):
     rules = yaml.safe_load((ROOT / "deploy" / "alerts.yml").read_text())["groups"][0]["rules"]
     used = {name for rule in rules for name in re.findall(r"salesync_[a-z_]+", rule["expr"])}
     assert used and used <= {name for name, *_ in after}
-

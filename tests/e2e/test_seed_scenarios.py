@@ -1,4 +1,5 @@
 """The product card's scenarios and idempotency sequence, over HTTP against the running service."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,13 +12,29 @@ pytestmark = pytest.mark.e2e
 
 
 def new_sale(*items, external_id=None):
-    return {"external_id": external_id or str(uuid.uuid4()), "source_device": "mobile-app-v1.2",
-            "client_timestamp": "2026-01-31T14:30:00Z", "items": list(items)}
+    return {
+        "external_id": external_id or str(uuid.uuid4()),
+        "source_device": "mobile-app-v1.2",
+        "client_timestamp": "2026-01-31T14:30:00Z",
+        "items": list(items),
+    }
 
 
 def test_scenario_1_an_online_bread_sale_sets_the_price_and_leaves_stock(api):
-    bread = api["admin"].post("/api/products/", {"sku": f"BREAD-{uuid.uuid4().hex[:6]}", "name": "Bread",
-                                                 "is_volatile": True, "unit_price": "1.20", "stock": "0"}).json()
+    bread = (
+        api["admin"]
+        .post(
+            "/api/products/",
+            {
+                "sku": f"BREAD-{uuid.uuid4().hex[:6]}",
+                "name": "Bread",
+                "is_volatile": True,
+                "unit_price": "1.20",
+                "stock": "0",
+            },
+        )
+        .json()
+    )
     sale = new_sale({"product": bread["id"], "quantity": "0.75", "unit_price": "1.50"})
 
     accepted = api["till-1"].post("/api/sales/", sale)
@@ -33,8 +50,9 @@ def test_scenario_1_an_online_bread_sale_sets_the_price_and_leaves_stock(api):
 
 def test_scenario_2_an_offline_juice_sale_creates_the_product_and_a_retry_is_200(api):
     sku = f"JUICE-{uuid.uuid4().hex[:6]}"
-    sale = new_sale({"product_data": {"sku": sku, "name": "Juice", "is_volatile": False},
-                     "quantity": 50, "unit_price": "0.50"})
+    sale = new_sale(
+        {"product_data": {"sku": sku, "name": "Juice", "is_volatile": False}, "quantity": 50, "unit_price": "0.50"}
+    )
 
     first = api["till-1"].post("/api/sales/", sale)
     applied = api["till-1"].settled(sale["external_id"])
@@ -51,8 +69,13 @@ def test_scenario_2_an_offline_juice_sale_creates_the_product_and_a_retry_is_200
 
 
 def test_the_idempotency_sequence_answers_202_then_200_and_records_one_sale(api, stack):
-    sale = new_sale({"product_data": {"sku": f"TEA-{uuid.uuid4().hex[:6]}", "name": "Tea", "is_volatile": False},
-                     "quantity": "1", "unit_price": "2.00"})
+    sale = new_sale(
+        {
+            "product_data": {"sku": f"TEA-{uuid.uuid4().hex[:6]}", "name": "Tea", "is_volatile": False},
+            "quantity": "1",
+            "unit_price": "2.00",
+        }
+    )
 
     answers = [api["till-1"].post("/api/sales/", sale).status_code for _ in range(3)]
     api["till-1"].settled(sale["external_id"])
@@ -74,10 +97,19 @@ def test_a_sale_for_an_unknown_product_is_visibly_rejected(api):
 
 
 def test_a_burst_from_two_tills_with_retries_applies_every_sale_exactly_once(api):
-    hot = api["admin"].post("/api/products/", {"sku": f"HOT-{uuid.uuid4().hex[:6]}", "name": "Hot",
-                                               "stock": "1000", "reorder_level": "10"}).json()
-    sales = [(till, new_sale({"product": hot["id"], "quantity": "1.5", "unit_price": "2.00"}))
-             for till in ("till-1", "till-2") for _ in range(150)]
+    hot = (
+        api["admin"]
+        .post(
+            "/api/products/",
+            {"sku": f"HOT-{uuid.uuid4().hex[:6]}", "name": "Hot", "stock": "1000", "reorder_level": "10"},
+        )
+        .json()
+    )
+    sales = [
+        (till, new_sale({"product": hot["id"], "quantity": "1.5", "unit_price": "2.00"}))
+        for till in ("till-1", "till-2")
+        for _ in range(150)
+    ]
     deliveries = sales + sales[::5]  # a share re-sent with the same external_id
 
     with ThreadPoolExecutor(8) as pool:

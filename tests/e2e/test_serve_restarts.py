@@ -1,5 +1,6 @@
 """`salesync serve` itself, as an operator runs it: a child killed right after start-up is
 started again, and the service keeps taking and applying sales."""
+
 from __future__ import annotations
 
 import os
@@ -31,15 +32,33 @@ def celery_workers(serve: subprocess.Popen) -> list[psutil.Process]:
 
 
 def test_a_worker_killed_just_after_start_up_is_started_again_and_sales_still_apply(
-        engine, database_url, redis_url, run_prefix, tmp_path):
+    engine, database_url, redis_url, run_prefix, tmp_path
+):
     stack = make_stack(engine, database_url, redis_url, f"{run_prefix}serve-{time.time_ns()}:", tmp_path)
     launched = time.monotonic()
-    command = [sys.executable, "-m", "cli.main", "serve", "--port", str(stack.port), "--web-workers", "1",
-               "--worker-concurrency", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "serve",
+        "--port",
+        str(stack.port),
+        "--web-workers",
+        "1",
+        "--worker-concurrency",
+        "1",
+    ]
     with open(tmp_path / "serve.log", "ab") as log:
         # Its own process group, so whatever is left of it can be killed at the end.
-        serve = subprocess.Popen(command, env=stack.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        serve = subprocess.Popen(
+            command,
+            env=stack.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     stack.processes["serve"] = serve
     try:
         stack.wait_ready()
@@ -50,9 +69,19 @@ def test_a_worker_killed_just_after_start_up_is_started_again_and_sales_still_ap
 
         api = Api(stack.url, stack.token)
         external_id = str(uuid.uuid4())
-        answer = api.post("/api/sales/", {"external_id": external_id, "items": [{
-            "product_data": {"sku": f"X-{uuid.uuid4().hex[:8]}", "name": "X", "is_volatile": False},
-            "quantity": "1", "unit_price": "1.00"}]})
+        answer = api.post(
+            "/api/sales/",
+            {
+                "external_id": external_id,
+                "items": [
+                    {
+                        "product_data": {"sku": f"X-{uuid.uuid4().hex[:8]}", "name": "X", "is_volatile": False},
+                        "quantity": "1",
+                        "unit_price": "1.00",
+                    }
+                ],
+            },
+        )
         assert answer.status_code == 202, answer.text
         assert api.settled(external_id, timeout=60)["status"] == "applied"
         assert serve.poll() is None

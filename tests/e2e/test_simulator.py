@@ -1,4 +1,5 @@
 """`salesync simulate` against the running service: small fleets, checked against PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,26 @@ pytestmark = pytest.mark.e2e
 
 
 def simulate_fleet(stack, *options: str):
-    args = simulate.parser().parse_args(["--url", stack.url, f"--admin-token={stack.tokens['admin']}",
-                                         "--devices", "20", "--sales", "20", "--retry-share", "0.1",
-                                         "--invalid-share", "0.05", "--seed", "7", "--timeout", "50", *options])
+    args = simulate.parser().parse_args(
+        [
+            "--url",
+            stack.url,
+            f"--admin-token={stack.tokens['admin']}",
+            "--devices",
+            "20",
+            "--sales",
+            "20",
+            "--retry-share",
+            "0.1",
+            "--invalid-share",
+            "0.05",
+            "--seed",
+            "7",
+            "--timeout",
+            "50",
+            *options,
+        ]
+    )
     return simulate.run(args, stack.settings)
 
 
@@ -54,9 +72,12 @@ def test_a_fleet_posting_batches_of_50_has_every_accepted_sale_applied_once(stac
 def test_verification_notices_stock_that_does_not_add_up(stack):
     report = simulate_fleet(stack, "--devices", "3", "--sales", "5", "--invalid-share", "0")
     hot = report.catalog.hot[0]
-    adjusted = requests.post(f"{stack.url}/api/products/{hot.id}/stock-adjustments/",
-                             json={"quantity": "-1", "reason": "breakage"},
-                             headers={"Authorization": f"Token {stack.tokens['admin']}"}, timeout=10)
+    adjusted = requests.post(
+        f"{stack.url}/api/products/{hot.id}/stock-adjustments/",
+        json={"quantity": "-1", "reason": "breakage"},
+        headers={"Authorization": f"Token {stack.tokens['admin']}"},
+        timeout=10,
+    )
     engine = make_engine(stack.settings.database_url)
     try:
         problems = fleet.verify(engine, report.catalog, report.sales)
@@ -69,9 +90,29 @@ def test_verification_notices_stock_that_does_not_add_up(stack):
 
 def test_the_command_line_runs_a_fleet_and_exits_0_when_verified(stack):
     env = environment(stack.settings, SALESYNC_ADMIN_TOKEN=stack.tokens["admin"])
-    done = subprocess.run([sys.executable, "-m", "cli.main", "simulate", "--url", stack.url, "--devices", "4",
-                           "--sales", "5", "--batch", "3", "--timeout", "50"],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "simulate",
+            "--url",
+            stack.url,
+            "--devices",
+            "4",
+            "--sales",
+            "5",
+            "--batch",
+            "3",
+            "--timeout",
+            "50",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "verification        passed" in done.stdout

@@ -6,6 +6,7 @@ a till's `POST /api/sales/` must still be answered 202 within a second, each tim
 old model (`GUNICORN_CMD_ARGS="--worker-class sync"`) two of the fifty hold both workers and
 every till request times out.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ TILL_BOUND = 1.0  # seconds: the issue's bound for a till's answer
 
 
 def sale_body(sku: str) -> dict:
-    return {"external_id": str(uuid.uuid4()),
-            "items": [{"product_data": {"sku": sku, "name": "X", "is_volatile": False}, "quantity": "1", "unit_price": "1.00"}]}
+    return {
+        "external_id": str(uuid.uuid4()),
+        "items": [
+            {"product_data": {"sku": sku, "name": "X", "is_volatile": False}, "quantity": "1", "unit_price": "1.00"}
+        ],
+    }
 
 
 class Tricklers:
@@ -39,8 +44,10 @@ class Tricklers:
         self.port = port
         body = json.dumps(sale_body(f"SLOW-{uuid.uuid4().hex[:8]}")).encode()
         body += b" " * 2000  # more than will arrive while the test runs
-        headers = (f"POST /api/sales/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                   f"Authorization: Token {token}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        headers = (
+            f"POST /api/sales/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Token {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         # Even ones trickle from the request line (they never finish their headers); odd ones
         # send whole headers at once, then trickle the body.
         self.plans = [(b"", headers + body) if n % 2 == 0 else (headers, body) for n in range(SLOW_CLIENTS)]
@@ -71,7 +78,7 @@ class Tricklers:
         if self.sent[n] >= len(rest) - 1:
             return  # never the last byte: the request stays unfinished
         try:
-            self.sent[n] += sock.send(rest[self.sent[n]:self.sent[n] + 1])
+            self.sent[n] += sock.send(rest[self.sent[n] : self.sent[n] + 1])
         except BlockingIOError:
             pass
         except OSError:
@@ -106,21 +113,27 @@ def test_tills_are_answered_while_fifty_clients_trickle_their_requests(stack_fac
     timings = []
     with Tricklers(stack.port, stack.token) as slow:
         time.sleep(3 * TRICKLE_EVERY)  # every slow connection accepted and a few bytes in
-        for n in range(TILL_REQUESTS):
+        for _n in range(TILL_REQUESTS):
             started = time.monotonic()
             try:
                 # A new connection each time, as a till waking up would open: it must be accepted too.
-                answer = requests.post(f"{stack.url}/api/sales/", json=sale_body(f"SLOW-{uuid.uuid4().hex[:12]}"),
-                                       headers={"Authorization": f"Token {stack.token}"}, timeout=3)
+                answer = requests.post(
+                    f"{stack.url}/api/sales/",
+                    json=sale_body(f"SLOW-{uuid.uuid4().hex[:12]}"),
+                    headers={"Authorization": f"Token {stack.token}"},
+                    timeout=3,
+                )
                 status = answer.status_code
             except requests.RequestException as error:
                 status = type(error).__name__
             timings.append((status, round(time.monotonic() - started, 3)))
             time.sleep(0.4)  # about 10 s in all: past the header cap, so cut-off tricklers reconnect meanwhile
         body_tricklers_cut = sum(slow.reopened[n] for n in range(1, SLOW_CLIENTS, 2))
-    print(f"till answers while {SLOW_CLIENTS} connections trickle: {timings}, slowest "
-          f"{max(seconds for _, seconds in timings):.3f} s; "
-          f"reopened after the server closed them: {sum(slow.reopened)}")
+    print(
+        f"till answers while {SLOW_CLIENTS} connections trickle: {timings}, slowest "
+        f"{max(seconds for _, seconds in timings):.3f} s; "
+        f"reopened after the server closed them: {sum(slow.reopened)}"
+    )
     assert all(status == 202 and seconds < TILL_BOUND for status, seconds in timings), timings
     # The slow requests were held open, not answered: a body trickled a byte at a time is still
     # being read when the test ends (only the header cap cuts slow connections, below).
@@ -150,5 +163,5 @@ def test_a_request_whose_headers_trickle_is_cut_off(stack_factory):
                 break
     finally:
         sock.close()
-    print(f"a connection trickling its headers: {'closed after %.1f s' % closed if closed else 'still open'}")
+    print(f"a connection trickling its headers: {f'closed after {closed:.1f} s' if closed else 'still open'}")
     assert closed is not None and closed < 8, f"still open after {time.monotonic() - started:.1f} s"

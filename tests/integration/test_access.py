@@ -4,6 +4,7 @@ endpoints, a per-token rate limit shared by all web workers, no internals in any
 secrets only from the environment. Against the real app, Redis and PostgreSQL; the revocation and
 rate limit tests run gunicorn with two workers.
 """
+
 from __future__ import annotations
 
 import ast
@@ -11,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,11 +36,12 @@ def sale(**changes) -> dict:
 
 def revoke(sessions, redis_client, prefix: str, device: str) -> None:
     with sessions.begin() as session:
-        tokens.revoke(session, device, datetime.now(timezone.utc))
+        tokens.revoke(session, device, datetime.now(UTC))
         tokens.publish(session, redis_client, prefix)
 
 
 # Tokens at rest -------------------------------------------------------------------------------------
+
 
 def test_tokens_are_stored_and_logged_only_as_hashes(settings, sessions, redis_client, caplog):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
@@ -92,13 +94,14 @@ def test_no_secret_is_compared_with_a_plain_equality():
     for package in ("web", "config", "postgres", "redis_queue", "recovery", "cli", "worker", "domain"):
         for source in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(source.read_text())):
-                if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
-                    if any(SECRET.search(leaf(operand)) for operand in (node.left, *node.comparators)):
-                        found.append(f"{source.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+                compares = isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+                if compares and any(SECRET.search(leaf(operand)) for operand in (node.left, *node.comparators)):
+                    found.append(f"{source.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
     assert not found, "compare secrets with hmac.compare_digest:\n" + "\n".join(found)
 
 
 # Who may see what ------------------------------------------------------------------------------------
+
 
 def test_another_devices_sale_is_answered_exactly_as_an_unknown_one(settings, sessions, redis_client):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2", "admin")
@@ -113,20 +116,27 @@ def test_another_devices_sale_is_answered_exactly_as_an_unknown_one(settings, se
     assert theirs.status_code == nobodys.status_code == 404
     assert theirs.headers == nobodys.headers
     assert theirs.get_data().replace(mine["external_id"].encode(), b"ID") == nobodys.get_data().replace(
-        unknown.encode(), b"ID")
+        unknown.encode(), b"ID"
+    )
     assert client.get(f"/api/sales/{mine['external_id']}/", headers=auth(issued["admin"])).status_code == 200
 
 
 def test_a_device_token_cannot_call_admin_endpoints_and_changes_nothing(settings, sessions, redis_client):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "admin")
     client = create_app(settings).test_client()
-    product = client.post("/api/products/", json={"sku": "MILK", "name": "Milk", "stock": "5"},
-                          headers=auth(issued["admin"])).json
+    product = client.post(
+        "/api/products/", json={"sku": "MILK", "name": "Milk", "stock": "5"}, headers=auth(issued["admin"])
+    ).json
 
-    answers = [client.post("/api/products/", json={"sku": "TEA", "name": "Tea"}, headers=auth(issued["till-1"])),
-               client.post(f"/api/products/{product['id']}/stock-adjustments/", json={"quantity": "9", "reason": "x"},
-                           headers=auth(issued["till-1"])),
-               client.get("/api/ops/overview/", headers=auth(issued["till-1"]))]
+    answers = [
+        client.post("/api/products/", json={"sku": "TEA", "name": "Tea"}, headers=auth(issued["till-1"])),
+        client.post(
+            f"/api/products/{product['id']}/stock-adjustments/",
+            json={"quantity": "9", "reason": "x"},
+            headers=auth(issued["till-1"]),
+        ),
+        client.get("/api/ops/overview/", headers=auth(issued["till-1"])),
+    ]
 
     assert [a.status_code for a in answers] == [403, 403, 403]
     assert {a.content_type for a in answers} == {"application/problem+json"}
@@ -135,6 +145,7 @@ def test_a_device_token_cannot_call_admin_endpoints_and_changes_nothing(settings
 
 
 # Rate limit (in process: exact, since the bucket barely refills) --------------------------------------
+
 
 def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(settings, sessions, redis_client, intake):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1", "till-2")
@@ -154,12 +165,15 @@ def test_over_the_rate_limit_is_429_with_retry_after_and_records_nothing(setting
     assert client.post("/api/sales/", json=sale(), headers={"Authorization": "Token nope"}).status_code == 401
 
 
-def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(settings, sessions, redis_client,
-                                                                               intake):
+def test_a_batch_counts_its_sales_against_the_sales_rate_before_they_are_parsed(
+    settings, sessions, redis_client, intake
+):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1")
     client = create_app(settings.model_copy(update=dict(sales_rate=0.01, sales_burst=120))).test_client()
 
-    first = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(100)]}, headers=auth(issued["till-1"]))
+    first = client.post(
+        "/api/sales/batch/", json={"sales": [sale() for _ in range(100)]}, headers=auth(issued["till-1"])
+    )
     over = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(30)]}, headers=auth(issued["till-1"]))
     fits = client.post("/api/sales/batch/", json={"sales": [sale() for _ in range(20)]}, headers=auth(issued["till-1"]))
     single = client.post("/api/sales/", json=sale(), headers=auth(issued["till-1"]))
@@ -185,8 +199,11 @@ def test_refused_bodies_count_against_the_rate_limit_too(settings, sessions, red
 
 # No internals in answers -------------------------------------------------------------------------------
 
-INTERNALS = re.compile(r"Traceback|File \"|psycopg2|sqlalchemy|SELECT |INSERT |UPDATE |relation \"|"
-                       r"ProgrammingError|OperationalError|redis\.|Error\(", re.IGNORECASE)
+INTERNALS = re.compile(
+    r"Traceback|File \"|psycopg2|sqlalchemy|SELECT |INSERT |UPDATE |relation \"|"
+    r"ProgrammingError|OperationalError|redis\.|Error\(",
+    re.IGNORECASE,
+)
 
 
 def test_a_database_error_answers_without_stack_trace_or_sql(settings, sessions, redis_client, database_url, tmp_path):
@@ -194,12 +211,14 @@ def test_a_database_error_answers_without_stack_trace_or_sql(settings, sessions,
     # A database without salesync's tables: every query fails inside PostgreSQL.
     with servers.postgres_database(database_url, tmp_path, prefix="salesync_empty") as empty:
         client = create_app(settings.model_copy(update=dict(database_url=empty))).test_client()
-        answers = [client.get("/api/products/", headers=auth(issued["till-1"])),
-                   client.get("/api/products/1/", headers=auth(issued["till-1"])),
-                   client.get("/api/alerts/", headers=auth(issued["till-1"])),
-                   client.get("/api/sales/analytics/", headers=auth(issued["till-1"])),
-                   client.get(f"/api/sales/{uuid.uuid4()}/", headers=auth(issued["till-1"])),
-                   client.post("/api/products/", json={"sku": "A", "name": "B"}, headers=auth(issued["admin"]))]
+        answers = [
+            client.get("/api/products/", headers=auth(issued["till-1"])),
+            client.get("/api/products/1/", headers=auth(issued["till-1"])),
+            client.get("/api/alerts/", headers=auth(issued["till-1"])),
+            client.get("/api/sales/analytics/", headers=auth(issued["till-1"])),
+            client.get(f"/api/sales/{uuid.uuid4()}/", headers=auth(issued["till-1"])),
+            client.post("/api/products/", json={"sku": "A", "name": "B"}, headers=auth(issued["admin"])),
+        ]
         nowhere = "postgresql+psycopg2://x@127.0.0.1:1/x"
         unreachable = create_app(settings.model_copy(update=dict(database_url=nowhere))).test_client()
         answers.append(unreachable.get("/api/products/", headers=auth(issued["till-1"])))
@@ -212,6 +231,7 @@ def test_a_database_error_answers_without_stack_trace_or_sql(settings, sessions,
 
 
 # Secrets only from the environment --------------------------------------------------------------------
+
 
 def test_compose_takes_every_secret_from_the_environment_and_flower_requires_a_login():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -278,8 +298,12 @@ CACHE_SECONDS = 1
 
 @pytest.fixture
 def web(settings, sessions, redis_client):
-    stack = Stack(settings, environment(settings, SALESYNC_TOKEN_CACHE_SECONDS=str(CACHE_SECONDS),
-                                        SALESYNC_RATE_LIMIT="2", SALESYNC_RATE_BURST="20"))
+    stack = Stack(
+        settings,
+        environment(
+            settings, SALESYNC_TOKEN_CACHE_SECONDS=str(CACHE_SECONDS), SALESYNC_RATE_LIMIT="2", SALESYNC_RATE_BURST="20"
+        ),
+    )
     stack.start("web")
     try:
         stack.wait_ready()
@@ -294,8 +318,7 @@ def fresh_get(url: str, token: str) -> requests.Response:
 
 
 @pytest.mark.e2e
-def test_a_revoked_token_stops_working_on_every_web_worker_within_the_cache_time(web, settings, sessions,
-                                                                               redis_client):
+def test_a_revoked_token_stops_working_on_every_web_worker_within_the_cache_time(web, settings, sessions, redis_client):
     issued = issue_tokens(sessions, redis_client, settings.redis_prefix, "till-1")
     url = f"{web.url}/api/products/"
     assert {fresh_get(url, issued["till-1"]).status_code for _ in range(12)} == {200}  # cached on the workers

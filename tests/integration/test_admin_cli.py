@@ -1,4 +1,5 @@
 """The admin commands, run as an operator runs them: the real `salesync` executable against real servers."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
@@ -15,14 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from domain.sale import Sale
-from postgres import catalog
-from postgres import tokens
+from postgres import catalog, tokens
 from postgres.apply import apply_isolating
 from postgres.tables import Product, StockAlert
 from tests.builders import line, sale
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -30,17 +30,22 @@ def salesync(settings, sessions):
     """Run `salesync ARGS...` with this test's database and Redis prefix; return the finished process."""
     executable = Path(sys.executable).with_name("salesync")
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "cli.main"]
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "SALESYNC_REDIS_PREFIX": settings.redis_prefix}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "SALESYNC_REDIS_PREFIX": settings.redis_prefix,
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(command + list(args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
     return run
 
 
 def record(intake, raw: dict) -> str:
     """Record a sale as intake does, received now."""
-    raw = {**raw, "received_at": datetime.now(timezone.utc).isoformat()}
+    raw = {**raw, "received_at": datetime.now(UTC).isoformat()}
     intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
     return raw["external_id"]
 
@@ -79,8 +84,9 @@ def test_tokens_are_created_listed_and_revoked_and_redis_follows(salesync, redis
     assert tokens.lookup(redis_client, settings.redis_prefix, token) is None
 
 
-def test_a_second_token_is_refused_without_keep_old_and_one_token_is_revoked_by_its_id(salesync, redis_client,
-                                                                                     settings):
+def test_a_second_token_is_refused_without_keep_old_and_one_token_is_revoked_by_its_id(
+    salesync, redis_client, settings
+):
     token = salesync("token", "create", "--device", "till-9").stdout.strip()
     refused = salesync("token", "create", "--device", "till-9")
     assert (refused.returncode, refused.stdout) == (1, "")
@@ -113,16 +119,21 @@ def test_a_token_is_rotated_without_a_lockout_then_the_old_one_revoked_by_id(sal
 
     assert salesync("token", "revoke", "--id", old_id).returncode == 0
     assert not authenticates(old) and authenticates(new)
-    assert [row.split("\t")[:4] for row in salesync("token", "list").stdout.splitlines()] == \
-        [[old_id, "till-9", "device", "revoked"], [new_id, "till-9", "device", "active"]]
+    assert [row.split("\t")[:4] for row in salesync("token", "list").stdout.splitlines()] == [
+        [old_id, "till-9", "device", "revoked"],
+        [new_id, "till-9", "device", "active"],
+    ]
 
 
 def test_a_good_file_imports_every_product_and_opens_alerts_for_low_stock(salesync, sessions, tmp_path):
-    path = write_csv(tmp_path, "sku,name,unit_price,stock,reorder_level,is_volatile\n"
-                               "MILK-1L,Milk 1 L,0.99,20,5,false\n"
-                               "JUICE-1L,\"Juice, orange\",1.8990,2,5,\n"
-                               "\n"
-                               "BREAD,Bread by weight,,,,true\n")
+    path = write_csv(
+        tmp_path,
+        "sku,name,unit_price,stock,reorder_level,is_volatile\n"
+        "MILK-1L,Milk 1 L,0.99,20,5,false\n"
+        'JUICE-1L,"Juice, orange",1.8990,2,5,\n'
+        "\n"
+        "BREAD,Bread by weight,,,,true\n",
+    )
 
     result = salesync("product", "import", path)
 
@@ -140,13 +151,16 @@ def test_a_good_file_imports_every_product_and_opens_alerts_for_low_stock(salesy
 
 
 def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_line(salesync, sessions, tmp_path):
-    path = write_csv(tmp_path, "sku,name,unit_price,stock,is_volatile\n"
-                               "MILK-1L,Milk 1 L,0.99,20,false\n"
-                               "FUEL,Diesel,1.89901,0,true\n"
-                               "EGGS,,2.50,12,no\n"
-                               "MILK-1L,Milk again,1,1,false\n"
-                               "SOAP,Soap,abc,1,maybe\n"
-                               "TEA,Tea,1\n")
+    path = write_csv(
+        tmp_path,
+        "sku,name,unit_price,stock,is_volatile\n"
+        "MILK-1L,Milk 1 L,0.99,20,false\n"
+        "FUEL,Diesel,1.89901,0,true\n"
+        "EGGS,,2.50,12,no\n"
+        "MILK-1L,Milk again,1,1,false\n"
+        "SOAP,Soap,abc,1,maybe\n"
+        "TEA,Tea,1\n",
+    )
 
     result = salesync("product", "import", path)
 
@@ -166,8 +180,15 @@ def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_line(salesync,
 
 def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(salesync, sessions, tmp_path):
     with sessions.begin() as session:
-        catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False, unit_price=Decimal("0.99"),
-                               stock=Decimal("7"), reorder_level=Decimal(0))
+        catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal("7"),
+            reorder_level=Decimal(0),
+        )
     path = write_csv(tmp_path, "sku,name,unit_price,stock\nTEA,Tea,1.20,3\nMILK-1L,Milk 1 L,1.05,100\n")
 
     refused = salesync("product", "import", path)
@@ -178,15 +199,25 @@ def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(sal
     assert updated.returncode == 0, updated.stderr
     assert updated.stdout.strip() == f"imported {path}: 1 created, 1 updated"
     found = products(sessions)
-    assert (found["MILK-1L"].name, found["MILK-1L"].unit_price, found["MILK-1L"].stock) == \
-        ("Milk 1 L", Decimal("1.05"), Decimal("7"))
+    assert (found["MILK-1L"].name, found["MILK-1L"].unit_price, found["MILK-1L"].stock) == (
+        "Milk 1 L",
+        Decimal("1.05"),
+        Decimal("7"),
+    )
     assert (found["TEA"].unit_price, found["TEA"].stock) == (Decimal("1.2"), Decimal("3"))
 
 
 def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(salesync, sessions, intake):
     with sessions.begin() as session:
-        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
-                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+        milk = catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal(10),
+            reorder_level=Decimal(0),
+        ).id
     applied = record(intake, sale(line(milk, quantity="2", unit_price="0.99")))
     rejected = record(intake, sale(line(424242)))
     apply(intake, sessions)
@@ -200,19 +231,31 @@ def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(sales
     bodies = {eid: json.loads(r.stdout) for eid, r in shown.items()}
     assert bodies[applied]["status"] == "applied"
     assert (bodies[applied]["sale"]["total"], bodies[applied]["sale"]["items"][0]["product"]) == ("1.98", milk)
-    assert bodies[rejected] == {"external_id": rejected, "status": "rejected",
-                                "received_at": bodies[rejected]["received_at"],
-                                "error": "product 424242 does not exist; send product_data to create it"}
-    assert {key: bodies[queued][key] for key in ("external_id", "status")} == {"external_id": queued,
-                                                                               "status": "queued"}
+    assert bodies[rejected] == {
+        "external_id": rejected,
+        "status": "rejected",
+        "received_at": bodies[rejected]["received_at"],
+        "error": "product 424242 does not exist; send product_data to create it",
+    }
+    assert {key: bodies[queued][key] for key in ("external_id", "status")} == {
+        "external_id": queued,
+        "status": "queued",
+    }
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "salesync: no sale 00000000-0000-4000-8000-000000000000 is known"
 
 
 def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, sessions, intake):
     with sessions.begin() as session:
-        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
-                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+        milk = catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal(10),
+            reorder_level=Decimal(0),
+        ).id
     waiting = record(intake, sale(line(milk), device="till-1"))
     lost = record(intake, sale(line(milk), device="till-2"))
     intake.claim("worker-a", 100, 60_000)  # taken by a worker, not yet applied
@@ -225,7 +268,7 @@ def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, s
     assert f"{waiting}  device till-1" in fresh.stdout and "PROBLEM" not in fresh.stdout
 
     # The waiting sale was received ten minutes ago; the other lost its stream entry (deleted by hand).
-    old = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat()
+    old = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     intake.redis.hset(intake.record_key(waiting), "received_at", old)
     entries = {e.external_id: e.entry_id for e in intake.claim("worker-a", 100, 60_000)}
     intake.redis.xack(intake.stream, "appliers", entries[lost])
@@ -236,8 +279,9 @@ def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, s
     problems = [row for row in late.stdout.splitlines() if row.startswith("PROBLEM")]
     assert len(problems) == 2
     assert problems[0].startswith(f"PROBLEM: sale {waiting} recorded 60") and problems[0].endswith("is not applied")
-    assert problems[1].startswith(f"PROBLEM: sale {lost} recorded") and \
-        problems[1].endswith("is no longer in the stream: it will never be applied")
+    assert problems[1].startswith(f"PROBLEM: sale {lost} recorded") and problems[1].endswith(
+        "is no longer in the stream: it will never be applied"
+    )
 
     apply(intake, sessions)  # the waiting sale, as a worker would
     lost_raw = sale(line(milk), device="till-2", external_id=lost)
@@ -271,8 +315,16 @@ def test_token_list_json_names_the_fields_the_text_shows(salesync):
         {"device": "back-office", "role": "admin", "state": "active"},
         {"device": "till-9", "role": "device", "state": "revoked"},
     ]
-    assert [[str(row["id"]), row["device"], row["role"], row["state"],
-             f"{datetime.fromisoformat(row['created_at']):%Y-%m-%d %H:%M}"] for row in rows] == text
+    assert [
+        [
+            str(row["id"]),
+            row["device"],
+            row["role"],
+            row["state"],
+            f"{datetime.fromisoformat(row['created_at']):%Y-%m-%d %H:%M}",
+        ]
+        for row in rows
+    ] == text
     assert all(set(row) == {"id", "device", "role", "state", "created_at"} for row in rows)
 
 
@@ -286,8 +338,10 @@ def test_rejected_json_lists_each_rejected_sale_with_its_reason(salesync, sessio
     assert (listed.returncode, set_aside.returncode) == (0, 0), listed.stderr + set_aside.stderr
     [row] = json.loads(listed.stdout)
     assert {key: row[key] for key in ("external_id", "device", "reason")} == {
-        "external_id": rejected, "device": "till-3",
-        "reason": "product 424242 does not exist; send product_data to create it"}
+        "external_id": rejected,
+        "device": "till-3",
+        "reason": "product 424242 does not exist; send product_data to create it",
+    }
     assert set(row) == {"external_id", "device", "received_at", "reason"}
     assert datetime.fromisoformat(row["received_at"]).tzinfo is not None
     assert json.loads(set_aside.stdout) == []
@@ -309,11 +363,18 @@ def test_status_json_is_the_same_document_on_one_line(salesync, sessions, intake
 
 def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync, sessions, intake):
     with sessions.begin() as session:
-        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
-                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+        milk = catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal(10),
+            reorder_level=Decimal(0),
+        ).id
     waiting = record(intake, sale(line(milk), device="till-1"))
     intake.claim("worker-a", 100, 60_000)
-    old = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat()
+    old = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     intake.redis.hset(intake.record_key(waiting), "received_at", old)
 
     late = salesync("check", "--older-than", "300", "--json")
@@ -321,13 +382,22 @@ def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync
     assert late.returncode == 1, late.stderr
     assert len(late.stdout.splitlines()) == 1
     report = json.loads(late.stdout)
-    assert {key: report[key] for key in ("ok", "older_than", "backlog", "pending", "unapplied_count")} == \
-        {"ok": False, "older_than": 300, "backlog": 1, "pending": 1, "unapplied_count": 1}
+    assert {key: report[key] for key in ("ok", "older_than", "backlog", "pending", "unapplied_count")} == {
+        "ok": False,
+        "older_than": 300,
+        "backlog": 1,
+        "pending": 1,
+        "unapplied_count": 1,
+    }
     assert [(c["name"], c["pending"]) for c in report["consumers"]] == [("worker-a", 1)]
     assert report["consumers"][0]["idle_seconds"] >= 0
     [unapplied] = report["unapplied"]
-    assert {key: unapplied[key] for key in ("external_id", "device", "in_stream", "attempts")} == \
-        {"external_id": waiting, "device": "till-1", "in_stream": True, "attempts": 0}
+    assert {key: unapplied[key] for key in ("external_id", "device", "in_stream", "attempts")} == {
+        "external_id": waiting,
+        "device": "till-1",
+        "in_stream": True,
+        "attempts": 0,
+    }
     assert datetime.fromisoformat(unapplied["received_at"]) == datetime.fromisoformat(old)
     assert unapplied["age_seconds"] >= 600 and report["oldest_age_seconds"] == unapplied["age_seconds"]
     assert report["unsettled"] == []
@@ -338,10 +408,28 @@ def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync
     clear = salesync("check", "--json")
     assert clear.returncode == 0, clear.stderr
     report = json.loads(clear.stdout)
-    assert {key: report[key] for key in ("ok", "backlog", "pending", "unapplied_count", "oldest_age_seconds",
-                                         "unapplied", "unsettled", "problems")} == \
-        {"ok": True, "backlog": 0, "pending": 0, "unapplied_count": 0, "oldest_age_seconds": None,
-         "unapplied": [], "unsettled": [], "problems": []}
+    assert {
+        key: report[key]
+        for key in (
+            "ok",
+            "backlog",
+            "pending",
+            "unapplied_count",
+            "oldest_age_seconds",
+            "unapplied",
+            "unsettled",
+            "problems",
+        )
+    } == {
+        "ok": True,
+        "backlog": 0,
+        "pending": 0,
+        "unapplied_count": 0,
+        "oldest_age_seconds": None,
+        "unapplied": [],
+        "unsettled": [],
+        "problems": [],
+    }
 
 
 def without(*modules: str) -> list[str]:
@@ -358,9 +446,13 @@ def test_without_the_embedded_extra_a_missing_server_url_is_one_clear_line(setti
 
     version = subprocess.run([*command, "--version"], env=env, cwd=ROOT, capture_output=True, text=True)
     listed = subprocess.run([*command, "token", "list"], env=env, cwd=ROOT, capture_output=True, text=True)
-    status = subprocess.run([*command, "status", "00000000-0000-4000-8000-000000000000"],
-                            env={**env, "DATABASE_URL": settings.database_url}, cwd=ROOT, capture_output=True,
-                            text=True)
+    status = subprocess.run(
+        [*command, "status", "00000000-0000-4000-8000-000000000000"],
+        env={**env, "DATABASE_URL": settings.database_url},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
     assert (version.returncode, version.stdout.strip()) == (0, f"salesync {metadata.version('salesync')}")
     assert (listed.returncode, listed.stdout) == (2, "")
@@ -376,5 +468,8 @@ def test_without_the_simulate_extra_simulate_says_what_to_install():
     simulated = subprocess.run([*command, "simulate", "--admin-token=x"], cwd=ROOT, capture_output=True, text=True)
 
     assert version.returncode == 0, version.stderr
-    assert (simulated.returncode, simulated.stdout, simulated.stderr) == \
-        (2, "", "salesync simulate: requests is not installed: pip install 'salesync[simulate]'\n")
+    assert (simulated.returncode, simulated.stdout, simulated.stderr) == (
+        2,
+        "",
+        "salesync simulate: requests is not installed: pip install 'salesync[simulate]'\n",
+    )

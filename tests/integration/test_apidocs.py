@@ -1,4 +1,5 @@
 """GET /api/docs/: the OpenAPI document rendered for people, every file served by the app itself."""
+
 from __future__ import annotations
 
 import re

@@ -1,8 +1,9 @@
 """The batch apply against a real PostgreSQL: rules, idempotence, isolation of rejected sales, races."""
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,17 +13,10 @@ from sqlalchemy import func, select
 from postgres import catalog
 from postgres.apply import apply_batch, apply_isolating
 from postgres.tables import Product, RejectedSale, Sale, SaleItem, StockAlert
-from tests.builders import line, new_product, sale
+from tests.builders import add_product, line, new_product, sale
 from web.schemas import MAX_ITEMS, SaleIn
 
-NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
-
-
-def add_product(sessions, sku, is_volatile=False, unit_price="1.00", stock="0", reorder_level="0") -> int:
-    with sessions.begin() as session:
-        return catalog.create_product(session, sku=sku, name=sku.title(), is_volatile=is_volatile,
-                                      unit_price=Decimal(unit_price), stock=Decimal(stock),
-                                      reorder_level=Decimal(reorder_level)).id
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
 
 def apply(sessions, *sales):
@@ -47,7 +41,9 @@ def test_a_volatile_sale_records_exact_subtotals_and_sets_the_price_without_touc
 
     assert status["status"] == "applied"
     assert status["sale"]["total"] == "1.125"
-    assert status["sale"]["items"] == [{"product": bread, "quantity": "0.75", "unit_price": "1.50", "subtotal": "1.125"}]
+    assert status["sale"]["items"] == [
+        {"product": bread, "quantity": "0.75", "unit_price": "1.50", "subtotal": "1.125"}
+    ]
     assert product(sessions, bread).unit_price == Decimal("1.50")
     assert product(sessions, bread).stock == Decimal("7")
 
@@ -87,8 +83,12 @@ def test_a_sale_for_an_unknown_product_is_rejected_alone_and_its_neighbours_appl
 
     assert statuses[good["external_id"]]["status"] == "applied"
     assert statuses[bad["external_id"]] == {
-        "status": "rejected", "device": "till-1", "received_at": bad["received_at"],
-        "error": "product 9999 does not exist; send product_data to create it", "fingerprint": None}
+        "status": "rejected",
+        "device": "till-1",
+        "received_at": bad["received_at"],
+        "error": "product 9999 does not exist; send product_data to create it",
+        "fingerprint": None,
+    }
     assert product(sessions, juice).stock == Decimal("8")
     with sessions() as session:
         assert session.scalar(select(Product.id).where(Product.sku == "GHOST-1")) is None  # changed nothing
@@ -97,8 +97,15 @@ def test_a_sale_for_an_unknown_product_is_rejected_alone_and_its_neighbours_appl
 
 def test_a_line_without_price_for_a_product_without_default_is_rejected(sessions):
     with sessions.begin() as session:
-        mystery = catalog.create_product(session, sku="MYSTERY", name="Mystery", is_volatile=False,
-                                         unit_price=None, stock=Decimal(0), reorder_level=Decimal(0)).id
+        mystery = catalog.create_product(
+            session,
+            sku="MYSTERY",
+            name="Mystery",
+            is_volatile=False,
+            unit_price=None,
+            stock=Decimal(0),
+            reorder_level=Decimal(0),
+        ).id
     unpriced = sale(line(mystery, unit_price=None))
 
     status = apply(sessions, unpriced)[unpriced["external_id"]]
@@ -144,7 +151,7 @@ def race(*jobs):
         barrier.wait()
         try:
             job()
-        except Exception as error:  # noqa: BLE001 - surfaced below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
@@ -169,15 +176,19 @@ def test_two_workers_applying_the_same_sale_at_once_apply_it_once(sessions):
 
 def test_two_sales_racing_on_one_products_stock_both_count(sessions):
     juice = add_product(sessions, "JUICE-1L", stock="10")
-    race(lambda: apply(sessions, sale(line(juice, quantity="2.5"))),
-         lambda: apply(sessions, sale(line(juice, quantity="4"))))
+    race(
+        lambda: apply(sessions, sale(line(juice, quantity="2.5"))),
+        lambda: apply(sessions, sale(line(juice, quantity="4"))),
+    )
 
     assert product(sessions, juice).stock == Decimal("3.5")
 
 
 def test_two_devices_creating_the_same_sku_at_once_end_with_one_product(sessions):
-    race(lambda: apply(sessions, sale(line(quantity="1", new=new_product("CROISSANT")), device="till-1")),
-         lambda: apply(sessions, sale(line(quantity="2", new=new_product("CROISSANT")), device="till-2")))
+    race(
+        lambda: apply(sessions, sale(line(quantity="1", new=new_product("CROISSANT")), device="till-1")),
+        lambda: apply(sessions, sale(line(quantity="2", new=new_product("CROISSANT")), device="till-2")),
+    )
 
     with sessions() as session:
         croissants = session.scalars(select(Product).where(Product.sku == "CROISSANT")).all()
@@ -236,7 +247,7 @@ def test_no_history_of_accepted_sales_can_make_a_product_unsellable(sessions):
     assert len(largest.items) == MAX_ITEMS  # accepted by intake as it stands
     with pytest.raises(ValidationError):  # and nothing larger is
         SaleIn.model_validate({"items": [{"product": 1, "quantity": "1000000"}]})
-    far = -Decimal(10) ** 30
+    far = -(Decimal(10) ** 30)
     juice = add_product(sessions, "JUICE-1L", stock=str(far), reorder_level="10")
 
     statuses = apply(sessions, sale(*[line(juice, quantity=str(item.quantity)) for item in largest.items]))

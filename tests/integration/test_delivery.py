@@ -1,23 +1,23 @@
 """The Redis stream between intake and apply: nothing is lost when a worker dies before acknowledging."""
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from postgres import catalog
-from web import views
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
-from redis_queue.intake import GROUP
 from postgres.tables import Product
 from postgres.tables import Sale as SaleRow
-from tests.builders import line, record, sale
+from redis_queue.intake import GROUP
+from tests.builders import add_product, line, record, sale
+from web import views
 
-NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
 
 def drain_once(intake, sessions, consumer, count=100, reclaim_after_ms=60_000) -> int:
@@ -62,9 +62,7 @@ def test_a_dead_consumers_entries_are_taken_over_after_the_reclaim_time(intake):
 
 
 def test_a_worker_dying_mid_batch_loses_nothing_and_doubles_nothing(intake, sessions):
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("1000"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="1000")
     raws = [sale(line(juice, quantity="2")) for _ in range(250)]
     for raw in raws:
         record(intake, raw)
@@ -86,9 +84,7 @@ def test_a_worker_dying_mid_batch_loses_nothing_and_doubles_nothing(intake, sess
 
 @pytest.mark.parametrize("device", ["till-1", "till-2"], ids=["same device", "another device"])
 def test_a_different_sale_under_an_expired_external_id_is_refused_and_the_original_kept(intake, sessions, device):
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     original = sale(line(juice, quantity="1"), device="till-1")
     other = {**sale(line(juice, quantity="7"), device=device), "external_id": original["external_id"]}
     record(intake, original)
@@ -112,9 +108,7 @@ def test_a_different_sale_under_an_expired_external_id_is_refused_and_the_origin
 
 
 def test_an_identical_repost_after_its_record_expired_is_applied_once(intake, sessions):
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     original = sale(line(juice, quantity="1"), device="till-1")
     record(intake, original)
     drain_once(intake, sessions, "worker-a")
@@ -132,9 +126,7 @@ def test_an_identical_repost_after_its_record_expired_is_applied_once(intake, se
 
 
 def test_a_sale_that_keeps_failing_is_set_aside_after_bounded_attempts_without_holding_up_others(intake, sessions):
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     poison = sale(line(juice))
     poison["lines"][0]["quantity"] = "a lot"  # what no intake writes: a value apply cannot even read
     intake.redis.xadd(intake.stream, {"external_id": poison["external_id"], "sale": json.dumps(poison)})
@@ -166,8 +158,9 @@ def test_a_sale_that_keeps_failing_is_set_aside_after_bounded_attempts_without_h
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["a lone sale", "a batch"])
-def test_a_batch_of_nothing_but_poison_waits_as_our_fault_then_is_set_aside_after_the_grace_time(intake, sessions,
-                                                                                                 count):
+def test_a_batch_of_nothing_but_poison_waits_as_our_fault_then_is_set_aside_after_the_grace_time(
+    intake, sessions, count
+):
     """A quiet shop sends one sale at a time: during a bad deploy its lone sales get the same grace."""
     poisons = []
     for _ in range(count):  # every sale of the batch fails alone: it looks like a bad deploy
@@ -217,15 +210,14 @@ def test_a_settled_sale_keeps_a_small_record_in_redis_whatever_its_size(intake, 
     """Redis holds a queued sale whole (bounded by SALESYNC_MAX_BODY_BYTES), and a settled sale's
     record for SALESYNC_RECORD_TTL (30 days): the settled size is what bounds how many sales a day
     a given Redis holds (docs/operations.md, sizing Redis)."""
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     raws = [sale(*[line(juice, quantity="1.5", unit_price="2.25")] * lines) for _ in range(20)]
     keys = [intake.record_key(raw["external_id"]) for raw in raws]
     for raw in raws:
         record(intake, raw)
-    queued = (intake.redis.memory_usage(intake.stream, samples=0)
-              + sum(intake.redis.memory_usage(key) for key in keys)) / len(raws)
+    queued = (
+        intake.redis.memory_usage(intake.stream, samples=0) + sum(intake.redis.memory_usage(key) for key in keys)
+    ) / len(raws)
     while drain_once(intake, sessions, "worker-a"):
         pass
 

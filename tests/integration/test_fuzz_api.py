@@ -5,16 +5,20 @@ an admin's where the operation needs one). Every answer must be documented (stat
 body schema, headers), never a 5xx, and every 4xx a problem document. A rejected request (4xx)
 must leave Redis and PostgreSQL exactly as they were.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import func, select
 
 from postgres import catalog
@@ -24,36 +28,50 @@ from web.app import create_app
 from web.openapi import document
 
 EXAMPLES = 10  # per operation and generation mode
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 @pytest.fixture
 def fuzzed(settings, sessions, redis_client, auth_headers):
     """The real app (rate limit off: the fuzzer is one busy client), a product, a device and an admin."""
     with sessions.begin() as session:
-        catalog.create_product(session, sku="MILK", name="Milk", is_volatile=False, unit_price=None,
-                               stock=10, reorder_level=5)
+        catalog.create_product(
+            session, sku="MILK", name="Milk", is_volatile=False, unit_price=None, stock=10, reorder_level=5
+        )
     app = create_app(settings.model_copy(update=dict(rate_limit=0)))
-    return {"app": app, "headers": auth_headers,
-            "state": lambda: state(sessions, redis_client, settings.redis_prefix)}
+    return {"app": app, "headers": auth_headers, "state": lambda: state(sessions, redis_client, settings.redis_prefix)}
 
 
 def state(sessions, client, prefix: str) -> dict:
     """Everything a request could have recorded: each table's rows, and our Redis keys and their contents."""
-    counts = [select(func.count()).select_from(table).scalar_subquery().label(table.name)
-              for table in Base.metadata.sorted_tables]
+    counts = [
+        select(func.count()).select_from(table).scalar_subquery().label(table.name)
+        for table in Base.metadata.sorted_tables
+    ]
     with sessions() as session:
-        rows = dict(session.execute(select(*counts, select(func.sum(Product.stock)).scalar_subquery().label("stock")))
-                    .one()._mapping)
+        rows = dict(
+            session.execute(select(*counts, select(func.sum(Product.stock)).scalar_subquery().label("stock")))
+            .one()
+            ._mapping
+        )
     keys = {}
     for key in client.scan_iter(match=f"{prefix}*", count=10_000):
-        name = key.decode()[len(prefix):]
+        name = key.decode()[len(prefix) :]
         if name.startswith(("celery", "rate:", "drain")):  # the broker, rate buckets, the drain-kick marker
             continue
         kind = client.type(key).decode()
-        keys[name] = {"hash": lambda: client.hgetall(key), "stream": lambda: client.xlen(key)}.get(
-            kind, lambda: client.dump(key))()
+        if kind == "hash":
+            keys[name] = client.hgetall(key)
+        elif kind == "stream":
+            keys[name] = client.xlen(key)
+        else:
+            keys[name] = client.dump(key)
     return {"rows": rows, "redis": keys}
 
 
@@ -66,13 +84,18 @@ def cases() -> list[tuple[str, str, GenerationMode]]:
     found = []
     for path, operations in document()["paths"].items():
         for method, operation in operations.items():
-            media = {kind for status, answer in operation["responses"].items() if status.startswith("2")
-                     for kind in answer.get("content", {})}
+            media = {
+                kind
+                for status, answer in operation["responses"].items()
+                if status.startswith("2")
+                for kind in answer.get("content", {})
+            }
             if media and media <= STATIC:
                 continue
             found.append((path, method, GenerationMode.POSITIVE))
-            if "requestBody" in operation or any(parameter["schema"] != {"type": "string"}
-                                                 for parameter in operation.get("parameters", [])):
+            if "requestBody" in operation or any(
+                parameter["schema"] != {"type": "string"} for parameter in operation.get("parameters", [])
+            ):
                 found.append((path, method, GenerationMode.NEGATIVE))
     return found
 
@@ -98,16 +121,21 @@ def test_the_api_answers_every_request_as_documented_and_a_rejected_one_records_
     headers = fuzzed["headers"]["admin" if "403" in operation.definition.raw["responses"] else "till-1"]
 
     @given(case=operation.as_strategy(mode))
-    @settings(max_examples=EXAMPLES // 2 if "batch" in path else EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=EXAMPLES // 2 if "batch" in path else EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     def answered_as_documented(case):
         before = fuzzed["state"]()
 
         response = case.call(headers=headers, app=fuzzed["app"])  # this test's app: its Redis prefix
 
         case.validate_response(response, checks=CHECKS)
-        contract().hold(method, response.request.path_url.split("?")[0], response.status_code, response.headers,
-                        response.content)
+        contract().hold(
+            method, response.request.path_url.split("?")[0], response.status_code, response.headers, response.content
+        )
         if 400 <= response.status_code < 500:
             assert response.headers["content-type"] == ["application/problem+json"]
             assert fuzzed["state"]() == before, f"a {response.status_code} answer changed what is stored"

@@ -1,9 +1,10 @@
 """The HTTP intake against a real Redis: answers, validation, auth, and that errors record nothing."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,8 +15,12 @@ SALE_ID = "550e8400-e29b-41d4-a716-446655440000"
 
 
 def bread_sale(**changes):
-    body = {"external_id": SALE_ID, "source_device": "mobile-app-v1.2", "client_timestamp": "2026-01-31T14:30:00Z",
-            "items": [{"product": 5, "quantity": "0.75", "unit_price": "1.50"}]}
+    body = {
+        "external_id": SALE_ID,
+        "source_device": "mobile-app-v1.2",
+        "client_timestamp": "2026-01-31T14:30:00Z",
+        "items": [{"product": 5, "quantity": "0.75", "unit_price": "1.50"}],
+    }
     return {**body, **changes}
 
 
@@ -37,8 +42,9 @@ def test_the_same_sale_again_answers_200_with_its_status_and_queues_nothing_more
     client.post("/api/sales/", json=bread_sale(), headers=auth_headers["till-1"])
     # The same payload, numbers written differently, a client total that is ignored.
     again = bread_sale(items=[{"product": 5, "quantity": 0.750, "unit_price": 1.5}], total="999")
-    response = client.post("/api/sales/", data=json.dumps(again), content_type="application/json",
-                           headers=auth_headers["till-1"])
+    response = client.post(
+        "/api/sales/", data=json.dumps(again), content_type="application/json", headers=auth_headers["till-1"]
+    )
 
     assert response.status_code == 200
     assert response.json["external_id"] == SALE_ID
@@ -72,22 +78,36 @@ def test_a_missing_external_id_is_generated(client, auth_headers):
     assert uuid.UUID(response.json["external_id"])
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"items": []}, "items"),
-    ({"items": [{"product": 5, "quantity": "0.0001", "unit_price": "1"}]}, "items.0.quantity"),
-    ({"items": [{"product": 5, "quantity": "1", "unit_price": "1.00001"}]}, "items.0.unit_price"),
-    ({"items": [{"product": 5, "quantity": "0", "unit_price": "1"}]}, "items.0.quantity"),
-    ({"items": [{"product": 5, "quantity": "-1", "unit_price": "1"}]}, "items.0.quantity"),
-    ({"items": [{"product": 5, "quantity": "NaN", "unit_price": "1"}]}, "items.0.quantity"),
-    ({"items": [{"product": 5, "quantity": True, "unit_price": "1"}]}, "items.0.quantity"),
-    ({"items": [{"quantity": "1", "unit_price": "1"}]}, "items.0"),
-    ({"items": [{"product": 5, "product_data": {"sku": "X", "name": "X", "is_volatile": False},
-                 "quantity": "1", "unit_price": "1"}]}, "items.0"),
-    ({"items": [{"product_data": {"sku": "X", "name": "X", "is_volatile": False}, "quantity": "1"}]}, "items.0"),
-    ({"external_id": "UUID-123"}, "external_id"),
-    ({"client_timestamp": "2026-01-31T14:30:00"}, "client_timestamp"),
-    ({"client_timestamp": "2999-01-01T00:00:00Z"}, "client_timestamp"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"items": []}, "items"),
+        ({"items": [{"product": 5, "quantity": "0.0001", "unit_price": "1"}]}, "items.0.quantity"),
+        ({"items": [{"product": 5, "quantity": "1", "unit_price": "1.00001"}]}, "items.0.unit_price"),
+        ({"items": [{"product": 5, "quantity": "0", "unit_price": "1"}]}, "items.0.quantity"),
+        ({"items": [{"product": 5, "quantity": "-1", "unit_price": "1"}]}, "items.0.quantity"),
+        ({"items": [{"product": 5, "quantity": "NaN", "unit_price": "1"}]}, "items.0.quantity"),
+        ({"items": [{"product": 5, "quantity": True, "unit_price": "1"}]}, "items.0.quantity"),
+        ({"items": [{"quantity": "1", "unit_price": "1"}]}, "items.0"),
+        (
+            {
+                "items": [
+                    {
+                        "product": 5,
+                        "product_data": {"sku": "X", "name": "X", "is_volatile": False},
+                        "quantity": "1",
+                        "unit_price": "1",
+                    }
+                ]
+            },
+            "items.0",
+        ),
+        ({"items": [{"product_data": {"sku": "X", "name": "X", "is_volatile": False}, "quantity": "1"}]}, "items.0"),
+        ({"external_id": "UUID-123"}, "external_id"),
+        ({"client_timestamp": "2026-01-31T14:30:00"}, "client_timestamp"),
+        ({"client_timestamp": "2999-01-01T00:00:00Z"}, "client_timestamp"),
+    ],
+)
 def test_an_invalid_field_is_400_with_its_name_and_records_nothing(client, auth_headers, intake, body, field):
     response = client.post("/api/sales/", json=bread_sale(**body), headers=auth_headers["till-1"])
 
@@ -108,7 +128,8 @@ def test_malformed_json_is_400(client, auth_headers, intake, raw):
 
 def test_numbers_are_read_exactly_from_their_text(client, auth_headers, intake):
     body = json.dumps(bread_sale(items=[{"product": 5, "quantity": "1", "unit_price": "0"}])).replace(
-        '"unit_price": "0"', '"unit_price": 0.1000')
+        '"unit_price": "0"', '"unit_price": 0.1000'
+    )
     response = client.post("/api/sales/", data=body, content_type="application/json", headers=auth_headers["till-1"])
 
     assert response.status_code == 202
@@ -128,7 +149,7 @@ def test_a_missing_or_unknown_token_is_401(client, headers, intake, auth_headers
 def test_a_revoked_token_is_401_once_the_cache_expires(settings, sessions, redis_client, auth_headers, intake):
     client = create_app(settings.model_copy(update=dict(token_cache_seconds=0))).test_client()
     with sessions.begin() as session:
-        tokens.revoke(session, "till-1", datetime.now(timezone.utc))
+        tokens.revoke(session, "till-1", datetime.now(UTC))
         tokens.publish(session, redis_client, settings.redis_prefix)
 
     assert client.post("/api/sales/", json=bread_sale(), headers=auth_headers["till-1"]).status_code == 401
@@ -187,8 +208,16 @@ def test_only_an_admin_creates_products(client, auth_headers):
     created = client.post("/api/products/", json=juice, headers=auth_headers["admin"])
     assert created.status_code == 201
     assert created.json | {"created_at": None, "updated_at": None} == {
-        "id": created.json["id"], "sku": "JUICE-1L", "name": "Juice 1L", "is_volatile": False, "unit_price": "0.50",
-        "stock": "10", "reorder_level": "3", "created_at": None, "updated_at": None}
+        "id": created.json["id"],
+        "sku": "JUICE-1L",
+        "name": "Juice 1L",
+        "is_volatile": False,
+        "unit_price": "0.50",
+        "stock": "10",
+        "reorder_level": "3",
+        "created_at": None,
+        "updated_at": None,
+    }
     assert client.post("/api/products/", json=juice, headers=auth_headers["admin"]).status_code == 409
     listed = client.get("/api/products/?sku=JUICE-1L", headers=auth_headers["till-1"]).json
     assert [p["sku"] for p in listed] == ["JUICE-1L"]
@@ -198,8 +227,11 @@ def test_only_an_admin_creates_products(client, auth_headers):
 
 
 def test_stock_adjustments_open_and_resolve_alerts(client, auth_headers):
-    juice = client.post("/api/products/", json={"sku": "JUICE-1L", "name": "Juice", "stock": "5", "reorder_level": "3"},
-                        headers=auth_headers["admin"]).json
+    juice = client.post(
+        "/api/products/",
+        json={"sku": "JUICE-1L", "name": "Juice", "stock": "5", "reorder_level": "3"},
+        headers=auth_headers["admin"],
+    ).json
     url = f"/api/products/{juice['id']}/stock-adjustments/"
 
     down = client.post(url, json={"quantity": "-4", "reason": "breakage"}, headers=auth_headers["admin"])
@@ -213,8 +245,14 @@ def test_stock_adjustments_open_and_resolve_alerts(client, auth_headers):
     assert len(client.get("/api/alerts/?status=resolved", headers=auth_headers["till-1"]).json) == 1
     assert client.get("/api/alerts/?status=maybe", headers=auth_headers["till-1"]).status_code == 400
     assert client.post(url, json={"quantity": "1", "reason": "x"}, headers=auth_headers["till-1"]).status_code == 403
-    assert client.post("/api/products/999999/stock-adjustments/", json={"quantity": "1", "reason": "x"},
-                       headers=auth_headers["admin"]).status_code == 404
+    assert (
+        client.post(
+            "/api/products/999999/stock-adjustments/",
+            json={"quantity": "1", "reason": "x"},
+            headers=auth_headers["admin"],
+        ).status_code
+        == 404
+    )
 
 
 def test_health_and_readiness(client, sessions):
@@ -234,8 +272,13 @@ def test_readiness_fails_when_redis_is_unreachable(settings, sessions):
 def test_a_batch_answers_each_sale_in_order_as_the_single_endpoint_would(client, auth_headers, intake):
     client.post("/api/sales/", json=bread_sale(), headers=auth_headers["till-1"])
     fresh = bread_sale(external_id=str(uuid.uuid4()))
-    sales = [fresh, bread_sale(), bread_sale(items=[{"product": 5, "quantity": "9", "unit_price": "1"}]),
-             bread_sale(external_id="UUID-123"), fresh]
+    sales = [
+        fresh,
+        bread_sale(),
+        bread_sale(items=[{"product": 5, "quantity": "9", "unit_price": "1"}]),
+        bread_sale(external_id="UUID-123"),
+        fresh,
+    ]
 
     response = client.post("/api/sales/batch/", json={"sales": sales}, headers=auth_headers["till-1"])
 
@@ -247,8 +290,9 @@ def test_a_batch_answers_each_sale_in_order_as_the_single_endpoint_would(client,
     assert intake.backlog() == 2
 
 
-@pytest.mark.parametrize("body, status", [({"sales": []}, 400), ({"sale": [1]}, 400), ([1], 400),
-                                          ({"sales": [{}] * 1001}, 413)])
+@pytest.mark.parametrize(
+    "body, status", [({"sales": []}, 400), ({"sale": [1]}, 400), ([1], 400), ({"sales": [{}] * 1001}, 413)]
+)
 def test_a_batch_with_a_whole_request_error_is_one_4xx_and_records_nothing(client, auth_headers, intake, body, status):
     response = client.post("/api/sales/batch/", json=body, headers=auth_headers["till-1"])
 
@@ -257,17 +301,26 @@ def test_a_batch_with_a_whole_request_error_is_one_4xx_and_records_nothing(clien
     assert nothing_recorded(intake)
 
 
-@pytest.mark.parametrize("headers, raw, status", [
-    ({}, json.dumps({"sales": [bread_sale()]}), 401),
-    ({"Authorization": "Token nope"}, json.dumps({"sales": [bread_sale()]}), 401),
-    (None, '{"sales": [', 400),
-    (None, json.dumps({"sales": [bread_sale(external_id=str(uuid.uuid4())) for _ in range(20)]}), 413)])
-def test_a_batch_with_a_bad_token_bad_json_or_too_many_bytes_is_one_4xx(settings, auth_headers, intake, headers, raw,
-                                                                        status):
+@pytest.mark.parametrize(
+    "headers, raw, status",
+    [
+        ({}, json.dumps({"sales": [bread_sale()]}), 401),
+        ({"Authorization": "Token nope"}, json.dumps({"sales": [bread_sale()]}), 401),
+        (None, '{"sales": [', 400),
+        (None, json.dumps({"sales": [bread_sale(external_id=str(uuid.uuid4())) for _ in range(20)]}), 413),
+    ],
+)
+def test_a_batch_with_a_bad_token_bad_json_or_too_many_bytes_is_one_4xx(
+    settings, auth_headers, intake, headers, raw, status
+):
     client = create_app(settings.model_copy(update=dict(max_batch_bytes=2048))).test_client()
 
-    response = client.post("/api/sales/batch/", data=raw, content_type="application/json",
-                           headers=auth_headers["till-1"] if headers is None else headers)
+    response = client.post(
+        "/api/sales/batch/",
+        data=raw,
+        content_type="application/json",
+        headers=auth_headers["till-1"] if headers is None else headers,
+    )
 
     assert response.status_code == status
     assert response.content_type == "application/problem+json"
@@ -276,19 +329,29 @@ def test_a_batch_with_a_bad_token_bad_json_or_too_many_bytes_is_one_4xx(settings
 
 
 @pytest.mark.parametrize("spare", [0, -1])
-def test_a_batch_answers_a_sale_over_one_sales_body_limit_413_as_post_sales_would(settings, auth_headers, intake,
-                                                                                  spare):
+def test_a_batch_answers_a_sale_over_one_sales_body_limit_413_as_post_sales_would(
+    settings, auth_headers, intake, spare
+):
     def compact(external_id):  # the smallest JSON of a sale: no spaces, UTF-8, numbers as JSON numbers
-        sale = bread_sale(external_id=external_id, source_device="caisse-é",
-                          items=[{"product": 5, "quantity": "1", "unit_price": "0"}] * 30)
+        sale = bread_sale(
+            external_id=external_id,
+            source_device="caisse-é",
+            items=[{"product": 5, "quantity": "1", "unit_price": "0"}] * 30,
+        )
         return json.dumps(sale, separators=(",", ":"), ensure_ascii=False).replace('"0"', "1.50")
+
     alone, batched, small = compact(str(uuid.uuid4())), compact(str(uuid.uuid4())), bread_sale()
     client = create_app(settings.model_copy(update=dict(max_body_bytes=len(alone.encode()) + spare))).test_client()
 
-    single = client.post("/api/sales/", data=alone.encode(), content_type="application/json",
-                         headers=auth_headers["till-1"])
-    batch = client.post("/api/sales/batch/", data=f'{{"sales":[{batched},{json.dumps(small)}]}}'.encode(),
-                        content_type="application/json", headers=auth_headers["till-1"])
+    single = client.post(
+        "/api/sales/", data=alone.encode(), content_type="application/json", headers=auth_headers["till-1"]
+    )
+    batch = client.post(
+        "/api/sales/batch/",
+        data=f'{{"sales":[{batched},{json.dumps(small)}]}}'.encode(),
+        content_type="application/json",
+        headers=auth_headers["till-1"],
+    )
 
     assert batch.status_code == 200
     big, rest = batch.json["results"]
@@ -345,7 +408,8 @@ def test_bulk_status_answers_each_id_in_order_as_get_would_and_hides_other_devic
     assert results[1]["body"]["external_id"] == results[4]["body"]["external_id"] == mine
     assert results[1]["body"]["status"] == "queued"
     assert results[3]["body"] == as_get(client, auth_headers["till-1"], [unknown])[0]["body"] | {
-        "detail": f"No sale {theirs} is known to this token."}  # another device's sale: told apart from nothing
+        "detail": f"No sale {theirs} is known to this token."
+    }  # another device's sale: told apart from nothing
     assert [r["status"] for r in statuses(client, auth_headers["admin"], asked)] == [404, 200, 404, 200, 200, 200]
 
 
@@ -354,11 +418,14 @@ def test_bulk_status_reads_postgresql_for_sales_whose_redis_record_is_gone(clien
 
     applied, rejected = str(uuid.uuid4()), str(uuid.uuid4())
     juice = {"sku": "JUICE-1L", "name": "Juice 1L", "is_volatile": False, "unit_price": "0.50"}
-    client.post("/api/sales/", json=bread_sale(external_id=applied, items=[
-        {"product_data": juice, "quantity": "2"}]), headers=auth_headers["till-1"])
+    client.post(
+        "/api/sales/",
+        json=bread_sale(external_id=applied, items=[{"product_data": juice, "quantity": "2"}]),
+        headers=auth_headers["till-1"],
+    )
     client.post("/api/sales/", json=bread_sale(external_id=rejected), headers=auth_headers["till-1"])  # product 5: none
     entries = intake.claim("worker-a", 10, 60_000)
-    intake.settle(entries, apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(timezone.utc)))
+    intake.settle(entries, apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(UTC)))
     from_redis = statuses(client, auth_headers["till-1"], [applied, rejected])
     intake.redis.delete(intake.record_key(applied), intake.record_key(rejected))  # expired
 
@@ -374,14 +441,17 @@ def test_bulk_status_reads_postgresql_for_sales_whose_redis_record_is_gone(clien
     assert statuses(client, auth_headers["admin"], [rejected, applied]) == from_redis[::-1]
 
 
-@pytest.mark.parametrize("body, status, field", [
-    ({"external_ids": []}, 400, "external_ids"),
-    ({"external_ids": SALE_ID}, 400, "external_ids"),
-    ({"external_ids": [SALE_ID, 7]}, 400, "external_ids.1"),
-    ({"external_id": [SALE_ID]}, 400, "external_ids"),
-    ([SALE_ID], 400, "body"),
-    ({"external_ids": [SALE_ID] * 1001}, 413, None),
-])
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"external_ids": []}, 400, "external_ids"),
+        ({"external_ids": SALE_ID}, 400, "external_ids"),
+        ({"external_ids": [SALE_ID, 7]}, 400, "external_ids.1"),
+        ({"external_id": [SALE_ID]}, 400, "external_ids"),
+        ([SALE_ID], 400, "body"),
+        ({"external_ids": [SALE_ID] * 1001}, 413, None),
+    ],
+)
 def test_bulk_status_refuses_a_malformed_query_as_a_whole(client, auth_headers, body, status, field):
     response = client.post("/api/sales/status/", json=body, headers=auth_headers["till-1"])
 
@@ -402,8 +472,9 @@ def test_a_bulk_status_request_counts_once_against_the_rate_limit(settings, auth
     client = create_app(settings.model_copy(update=dict(rate_limit=0.001, rate_burst=2))).test_client()
     ids = [str(uuid.uuid4()) for _ in range(50)]
 
-    answers = [client.post("/api/sales/status/", json={"external_ids": ids}, headers=auth_headers["till-1"])
-               for _ in range(3)]
+    answers = [
+        client.post("/api/sales/status/", json={"external_ids": ids}, headers=auth_headers["till-1"]) for _ in range(3)
+    ]
 
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert int(answers[2].headers["Retry-After"]) > 0

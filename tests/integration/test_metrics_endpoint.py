@@ -1,5 +1,6 @@
 """GET /metrics against real Redis and PostgreSQL, without workers: the gauges read at scrape time,
 the workers' counters as Prometheus histograms, and a scrape that survives Redis being gone."""
+
 from __future__ import annotations
 
 import time
@@ -46,10 +47,17 @@ def test_the_workers_counts_reach_metrics_as_counters_and_cumulative_histograms(
 
     found = scrape(client)
 
-    assert [value(found, "salesync_sales_applied_total"), value(found, "salesync_sales_rejected_total"),
-            value(found, "salesync_sales_retried_total")] == [103, 1, 3]
-    assert {t: value(found, "salesync_drains_total", trigger=t) for t in ("beat", "kick", "more", "other")} == \
-        {"beat": 1, "kick": 1, "more": 1, "other": 1}
+    assert [
+        value(found, "salesync_sales_applied_total"),
+        value(found, "salesync_sales_rejected_total"),
+        value(found, "salesync_sales_retried_total"),
+    ] == [103, 1, 3]
+    assert {t: value(found, "salesync_drains_total", trigger=t) for t in ("beat", "kick", "more", "other")} == {
+        "beat": 1,
+        "kick": 1,
+        "more": 1,
+        "other": 1,
+    }
     size = {le: value(found, "salesync_apply_batch_size_bucket", le=le) for le in ("5.0", "10.0", "100.0", "+Inf")}
     assert size == {"5.0": 0, "10.0": 1, "100.0": 2, "+Inf": 2}
     assert value(found, "salesync_apply_batch_size_sum") == 107

@@ -1,5 +1,6 @@
 """The OpenAPI document: served without a token, covers every route and every status docs/api.md lists,
 and the contract check the end-to-end suite applies to every answer refuses answers that break it."""
+
 from __future__ import annotations
 
 import json

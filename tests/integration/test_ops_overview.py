@@ -1,20 +1,20 @@
 """GET /api/ops/overview/ (the dashboard's data) and the lag samples beat writes, against real servers."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from postgres import catalog
-from redis_queue import samples
-from postgres import rollup
+from postgres import catalog, rollup
 from postgres.apply import apply_isolating
+from redis_queue import samples
 from tests.builders import line, record, sale_now
 
 
 def drain(intake, sessions) -> dict[str, dict]:
     entries = intake.claim("worker-a", 100, 60_000)
-    statuses = apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(timezone.utc))
+    statuses = apply_isolating(sessions, [entry.sale for entry in entries], datetime.now(UTC))
     intake.settle(entries, statuses)
     return statuses
 
@@ -25,17 +25,27 @@ def test_the_overview_needs_an_admin_token(client, auth_headers):
     assert (refused.status_code, refused.json["title"]) == (403, "Forbidden")
 
 
-def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(client, auth_headers, sessions, intake,
-                                                                            settings):
+def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(
+    client, auth_headers, sessions, intake, settings
+):
     with sessions.begin() as session:
+
         def product(sku, stock, reorder, volatile=False):
-            return catalog.create_product(session, sku=sku, name=sku.title(), is_volatile=volatile,
-                                          unit_price=Decimal("1.00"), stock=Decimal(stock),
-                                          reorder_level=Decimal(reorder)).id
+            return catalog.create_product(
+                session,
+                sku=sku,
+                name=sku.title(),
+                is_volatile=volatile,
+                unit_price=Decimal("1.00"),
+                stock=Decimal(stock),
+                reorder_level=Decimal(reorder),
+            ).id
+
         juice, milk, bread = product("JUICE", 10, 5), product("MILK", 100, 5), product("BREAD", 0, 0, True)
     record(intake, sale_now(line(juice, quantity="6", unit_price="2.50")))  # stock 4, below 5: an alert opens
-    record(intake, sale_now(line(milk, quantity="1", unit_price="0.99"),
-                            line(bread, quantity="0.5", unit_price="3.00")))
+    record(
+        intake, sale_now(line(milk, quantity="1", unit_price="0.99"), line(bread, quantity="0.5", unit_price="3.00"))
+    )
     record(intake, sale_now(line(milk, quantity="2", unit_price="0.99")))
     rejected = sale_now(line(999_999))
     record(intake, rejected)
@@ -58,11 +68,15 @@ def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(clie
     assert len(body["applied_per_minute"]) == 60
     assert (body["open_alert_count"], [a["sku"] for a in body["open_alerts"]]) == (1, ["JUICE"])
     assert (body["open_alerts"][0]["stock"], body["open_alerts"][0]["reorder_level"]) == ("4", "5")
-    assert body["top_sellers"]["day"] == datetime.now(timezone.utc).date().isoformat()
+    assert body["top_sellers"]["day"] == datetime.now(UTC).date().isoformat()
     assert [(p["sku"], p["quantity"], p["revenue"]) for p in body["top_sellers"]["products"]] == [
-        ("JUICE", "6", "15.00"), ("MILK", "3", "2.97"), ("BREAD", "0.5", "1.50")]
+        ("JUICE", "6", "15.00"),
+        ("MILK", "3", "2.97"),
+        ("BREAD", "0.5", "1.50"),
+    ]
     assert [(r["external_id"], r["reason"]) for r in body["recent_rejections"]] == [
-        (rejected["external_id"], "product 999999 does not exist; send product_data to create it")]
+        (rejected["external_id"], "product 999999 does not exist; send product_data to create it")
+    ]
 
 
 def test_samples_keep_the_last_hour_of_lag_and_depth(client, auth_headers, intake, sessions):

@@ -2,6 +2,7 @@
 checks it at most once a second per process, and /metrics reads its PostgreSQL figures at most once
 every few seconds and, with SALESYNC_METRICS_TOKEN set, only for a caller presenting that token.
 Counted with an event listener on the app's real engine: every statement sent to PostgreSQL."""
+
 from __future__ import annotations
 
 import time
@@ -38,19 +39,20 @@ def bearer(token: str) -> dict:
 
 # /readyz ------------------------------------------------------------------------------------------
 
+
 def test_many_readiness_probes_within_a_second_check_postgresql_once(settings, sessions):
     app = create_app(settings)
     client, sent = app.test_client(), Statements(app)
 
-    started = time.monotonic()
     first = client.get("/readyz")
+    started = time.monotonic()  # after the first check was taken: the cached answer expires before started + 1 s
     checked = len(sent)
     answers = [first]
-    while time.monotonic() - started < health.READY_CACHE_SECONDS * 0.8:
+    while time.monotonic() - started < health.READY_CACHE_SECONDS * 0.5:
         answers.append(client.get("/readyz"))
 
     assert checked > 0 and any("alembic_version" in s for s in sent.sent)  # the listener sees the check
-    assert len(answers) >= 20
+    assert len(answers) >= 10
     assert {(a.status_code, a.json["status"]) for a in answers} == {(200, "ready")}
     assert len(sent) == checked  # one check for them all
 
@@ -75,16 +77,19 @@ def test_a_cached_not_ready_answer_is_replaced_once_the_second_is_over(settings,
 
 # /metrics: the token ------------------------------------------------------------------------------
 
+
 def test_with_a_metrics_token_metrics_answers_only_the_bearer_of_that_token(settings, sessions):
     client = create_app(settings.model_copy(update=dict(metrics_token=TOKEN))).test_client()
 
-    refused = [client.get("/metrics"),
-               client.get("/metrics", headers=bearer("wrong")),
-               client.get("/metrics", headers=bearer(TOKEN[:-1])),
-               client.get("/metrics", headers=bearer(TOKEN + "x")),
-               client.get("/metrics", headers=bearer("")),
-               client.get("/metrics", headers={"Authorization": f"Token {TOKEN}"}),
-               client.get("/metrics", headers={"Authorization": TOKEN})]
+    refused = [
+        client.get("/metrics"),
+        client.get("/metrics", headers=bearer("wrong")),
+        client.get("/metrics", headers=bearer(TOKEN[:-1])),
+        client.get("/metrics", headers=bearer(TOKEN + "x")),
+        client.get("/metrics", headers=bearer("")),
+        client.get("/metrics", headers={"Authorization": f"Token {TOKEN}"}),
+        client.get("/metrics", headers={"Authorization": TOKEN}),
+    ]
     allowed = client.get("/metrics", headers=bearer(TOKEN))
 
     for answer in refused:
@@ -115,6 +120,7 @@ def test_a_refused_scrape_costs_postgresql_nothing(settings, sessions):
 
 # /metrics: PostgreSQL read at most every POSTGRESQL_CACHE_SECONDS -------------------------------------
 
+
 def test_many_scrapes_read_postgresql_once(settings, sessions):
     app = create_app(settings)
     client, sent = app.test_client(), Statements(app)
@@ -131,8 +137,7 @@ def test_many_scrapes_read_postgresql_once(settings, sessions):
     assert {value(s, "salesync_dependency_up", dependency="postgresql") for s in scrapes} == {1}
 
 
-def test_the_postgresql_figures_are_read_again_once_they_are_older_than_the_cache_time(settings, sessions,
-                                                                                       monkeypatch):
+def test_the_postgresql_figures_are_read_again_once_they_are_older_than_the_cache_time(settings, sessions, monkeypatch):
     monkeypatch.setattr(metrics, "POSTGRESQL_CACHE_SECONDS", 0.5)
     app = create_app(settings)
     client, sent = app.test_client(), Statements(app)

@@ -1,4 +1,5 @@
 """`salesync check`'s reconcile against real Redis and PostgreSQL, with a worker settling mid-check."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -8,13 +9,14 @@ import redis
 from postgres import catalog
 from recovery import reconcile
 from redis_queue.intake import Intake
-from tests.integration.test_admin_cli import apply, record
 from tests.builders import line, sale
+from tests.integration.test_admin_cli import apply, record
 
 
 class SettlesBeforeStreamRead(redis.Redis):
     """A client whose first read of the stream happens just after a worker settled every sale:
     the check has read the records (queued) and is about to read the stream."""
+
     settle = staticmethod(lambda: None)
 
     def xrange(self, *args, **kwargs):
@@ -25,8 +27,15 @@ class SettlesBeforeStreamRead(redis.Redis):
 
 def test_a_sale_settled_while_the_check_runs_is_not_reported_unsettled(sessions, intake, settings):
     with sessions.begin() as session:
-        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
-                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+        milk = catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal(10),
+            reorder_level=Decimal(0),
+        ).id
     external_id = record(intake, sale(line(milk)))
     client = SettlesBeforeStreamRead.from_url(settings.redis_url)
     client.settle = lambda: apply(intake, sessions)
@@ -43,8 +52,15 @@ def test_a_sale_settled_while_the_check_runs_is_not_reported_unsettled(sessions,
 
 def test_a_sale_applied_whose_record_still_says_queued_is_reported(sessions, intake):
     with sessions.begin() as session:
-        milk = catalog.create_product(session, sku="MILK-1L", name="Milk", is_volatile=False,
-                                      unit_price=Decimal("0.99"), stock=Decimal(10), reorder_level=Decimal(0)).id
+        milk = catalog.create_product(
+            session,
+            sku="MILK-1L",
+            name="Milk",
+            is_volatile=False,
+            unit_price=Decimal("0.99"),
+            stock=Decimal(10),
+            reorder_level=Decimal(0),
+        ).id
     external_id = record(intake, sale(line(milk)))
     apply(intake, sessions)
     intake.redis.hset(intake.record_key(external_id), "status", "queued")  # as if its settle was lost

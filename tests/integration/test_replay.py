@@ -1,23 +1,23 @@
 """Replaying rejected sales: out of rejected_sales, back into the stream, applied once."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, text
 
-from postgres import catalog
-from recovery import replay
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from postgres.tables import Product, RejectedSale
 from postgres.tables import Sale as SaleRow
-from tests.builders import fingerprint, line, record, sale
+from recovery import replay
+from tests.builders import add_product, fingerprint, line, record, sale
 
-NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
 
 def drain(intake, sessions) -> None:
@@ -28,14 +28,13 @@ def drain(intake, sessions) -> None:
         # grace=0: a lone failing sale is set aside once its attempts are spent (the grace time is over);
         # until then it fails as "ours" and stays pending, as a worker's retried drain would leave it.
         with contextlib.suppress(SystemFailure):
-            intake.settle(entries, apply_isolating(sessions, [e.sale for e in entries], NOW,
-                                                   failed=intake.count_failure, grace=0))
+            intake.settle(
+                entries, apply_isolating(sessions, [e.sale for e in entries], NOW, failed=intake.count_failure, grace=0)
+            )
 
 
 def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_list(intake, sessions):
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     missing = juice + 1000
     raw = sale(line(missing, quantity="2"))
     record(intake, raw)
@@ -46,11 +45,21 @@ def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_l
         assert replay.rejected(session, set_aside_only=True) == []  # refused, not set aside
 
     with sessions.begin() as session:  # the fix: the product the till knew exists now
-        session.add(Product(id=missing, sku="LATE-1", name="Late", is_volatile=False, unit_price=Decimal("1"),
-                            stock=Decimal("5"), reorder_level=Decimal(0)))
+        session.add(
+            Product(
+                id=missing,
+                sku="LATE-1",
+                name="Late",
+                is_volatile=False,
+                unit_price=Decimal("1"),
+                stock=Decimal("5"),
+                reorder_level=Decimal(0),
+            )
+        )
     with sessions.begin() as session:
-        assert replay.replay(session, intake, [raw["external_id"], "00000000-0000-0000-0000-000000000000"]) \
-            == [raw["external_id"]]
+        assert replay.replay(session, intake, [raw["external_id"], "00000000-0000-0000-0000-000000000000"]) == [
+            raw["external_id"]
+        ]
 
     queued = intake.status(raw["external_id"])
     assert (queued["status"], queued["fingerprint"], "error" in queued) == ("queued", fingerprint(raw), False)
@@ -82,15 +91,22 @@ def test_set_aside_sales_are_listed_apart_and_their_attempts_start_again_on_repl
 def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessions):
     """The replay queues the sale before its DELETE commits; a drain reading the sale meanwhile
     must not find it still rejected (and settle it so, while the replay then deletes the row)."""
-    with sessions.begin() as session:
-        juice = catalog.create_product(session, sku="JUICE-1L", name="Juice", is_volatile=False,
-                                       unit_price=Decimal("1"), stock=Decimal("10"), reorder_level=Decimal(0)).id
+    juice = add_product(sessions, "JUICE-1L", unit_price="1", stock="10")
     raw = sale(line(juice + 1000))
     record(intake, raw)
     drain(intake, sessions)
     with sessions.begin() as session:
-        session.add(Product(id=juice + 1000, sku="LATE-1", name="Late", is_volatile=False, unit_price=Decimal("1"),
-                            stock=Decimal("5"), reorder_level=Decimal(0)))
+        session.add(
+            Product(
+                id=juice + 1000,
+                sku="LATE-1",
+                name="Late",
+                is_volatile=False,
+                unit_price=Decimal("1"),
+                stock=Decimal("5"),
+                reorder_level=Decimal(0),
+            )
+        )
 
     replaying = sessions()
     replaying.begin()
@@ -99,9 +115,16 @@ def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessi
     worker.start()
     deadline = time.monotonic() + 30
     with sessions() as session:  # until the drain is done, or waits on the replay's lock
-        while worker.is_alive() and time.monotonic() < deadline and not session.scalar(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'")):
+        while (
+            worker.is_alive()
+            and time.monotonic() < deadline
+            and not session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+        ):
             session.rollback()
             time.sleep(0.05)
     replaying.commit()

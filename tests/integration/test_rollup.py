@@ -1,28 +1,37 @@
 """The analytics rollup against a real PostgreSQL: incremental, late sales, commit order, overlap, zones."""
+
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
-from postgres import catalog
-from postgres import rollup
+from postgres import catalog, rollup
 from postgres.apply import apply_batch, apply_isolating
 from tests.builders import auth, issue_tokens, line, sale
 from web.app import create_app
 
-NOW = datetime(2026, 2, 1, 9, 0, tzinfo=timezone.utc)
-JAN = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+JAN = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def add_product(sessions, sku, price="2.00") -> int:
     with sessions.begin() as session:
-        return catalog.create_product(session, sku=sku, name=sku.title(), is_volatile=False,
-                                      unit_price=Decimal(price), stock=Decimal(0), reorder_level=Decimal(0)).id
+        return catalog.create_product(
+            session,
+            sku=sku,
+            name=sku.title(),
+            is_volatile=False,
+            unit_price=Decimal(price),
+            stock=Decimal(0),
+            reorder_level=Decimal(0),
+        ).id
 
 
 def refresh(sessions, tz="UTC") -> rollup.Refreshed:
@@ -36,7 +45,7 @@ def sold(sessions, product_id, day: date) -> Decimal:
 
 
 def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 1, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 1, day, hour, tzinfo=UTC)
 
 
 def test_a_late_sale_restates_its_own_day_and_only_that_day(sessions):
@@ -109,30 +118,47 @@ def analytics(settings, sessions, redis_client):
     def get(tz="UTC", **params):
         client = clients.setdefault(tz, create_app(settings.model_copy(update=dict(timezone=tz))).test_client())
         return client.get("/api/sales/analytics/", query_string=params, headers=auth(token))
+
     return get
 
 
 def test_the_endpoint_answers_the_cards_weekly_query(sessions, analytics):
     bread = add_product(sessions, "BREAD-WEIGHED")
-    apply_isolating(sessions, [sale(line(bread, quantity="10.5", unit_price="2.00"), at=at(27)),
-                               sale(line(bread, quantity="0.75", unit_price="1.50"), at=at(2))], NOW)
+    apply_isolating(
+        sessions,
+        [
+            sale(line(bread, quantity="10.5", unit_price="2.00"), at=at(27)),
+            sale(line(bread, quantity="0.75", unit_price="1.50"), at=at(2)),
+        ],
+        NOW,
+    )
     refresh(sessions)
 
     body = analytics(product_id=bread, start_date="2026-01-01", end_date="2026-01-31", period="weekly").json
 
-    assert (body["total_quantity_sold"], body["total_revenue"], body["average_unit_price"]) == ("11.25", "22.125", "1.9667")
+    assert (body["total_quantity_sold"], body["total_revenue"], body["average_unit_price"]) == (
+        "11.25",
+        "22.125",
+        "1.9667",
+    )
     assert body["period_breakdown"][0] == {"date": "2026-01-01", "quantity": "0.75", "revenue": "1.125"}
     assert {"date": "2026-01-26", "quantity": "10.5", "revenue": "21.00"} in body["period_breakdown"]
     assert [b["date"] for b in body["period_breakdown"]] == [
-        "2026-01-01", "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"]
+        "2026-01-01",
+        "2026-01-05",
+        "2026-01-12",
+        "2026-01-19",
+        "2026-01-26",
+    ]
     assert body["product"]["sku"] == "BREAD-WEIGHED"
     assert body["as_of"] is not None
 
 
 def test_without_a_product_the_endpoint_ranks_top_sellers(sessions, analytics):
     bread, juice = add_product(sessions, "BREAD-WEIGHED"), add_product(sessions, "JUICE-1L")
-    apply_isolating(sessions, [sale(line(bread, quantity="1", unit_price="1.00"), line(juice, quantity="3"), at=at(4))],
-                    NOW)
+    apply_isolating(
+        sessions, [sale(line(bread, quantity="1", unit_price="1.00"), line(juice, quantity="3"), at=at(4))], NOW
+    )
     refresh(sessions)
 
     body = analytics(start_date="2026-01-01", end_date="2026-01-31", period="monthly").json
@@ -142,13 +168,16 @@ def test_without_a_product_the_endpoint_ranks_top_sellers(sessions, analytics):
     assert body["period_breakdown"] == [{"date": "2026-01-01", "quantity": "4", "revenue": "4.00"}]
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"start_date": "2026-13-01"}, "start_date"),
-    ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "end_date"),
-    ({"period": "hourly"}, "period"),
-    ({"start_date": "2020-01-01", "end_date": "2026-01-01"}, "end_date"),
-    ({"product_id": "five"}, "product_id"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"start_date": "2026-13-01"}, "start_date"),
+        ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "end_date"),
+        ({"period": "hourly"}, "period"),
+        ({"start_date": "2020-01-01", "end_date": "2026-01-01"}, "end_date"),
+        ({"product_id": "five"}, "product_id"),
+    ],
+)
 def test_bad_queries_are_400_with_the_field_named(sessions, analytics, params, field):
     response = analytics(**params)
 
@@ -171,25 +200,50 @@ DIRECT = text("""
 UNITS = {"daily": "day", "weekly": "week", "monthly": "month"}
 ZONES = ["UTC", "Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata", "Europe/Lisbon"]
 
-sales_strategy = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 75 * 24 * 60),
-                                    st.decimals("0.001", "50", places=3), st.decimals("0", "20", places=2)),
-                          min_size=1, max_size=25)
+sales_strategy = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.integers(0, 75 * 24 * 60),
+        st.decimals("0.001", "50", places=3),
+        st.decimals("0", "20", places=2),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 @hsettings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(early=sales_strategy, late=sales_strategy, tz=st.sampled_from(ZONES),
-       period=st.sampled_from(list(UNITS)), first=st.integers(0, 70), length=st.integers(1, 80),
-       whole_shop=st.booleans())
-def test_after_a_refresh_the_endpoint_equals_a_direct_aggregation(sessions, analytics, early, late, tz, period,
-                                                                  first, length, whole_shop):
+@given(
+    early=sales_strategy,
+    late=sales_strategy,
+    tz=st.sampled_from(ZONES),
+    period=st.sampled_from(list(UNITS)),
+    first=st.integers(0, 70),
+    length=st.integers(1, 80),
+    whole_shop=st.booleans(),
+)
+def test_after_a_refresh_the_endpoint_equals_a_direct_aggregation(
+    sessions, analytics, early, late, tz, period, first, length, whole_shop
+):
     with sessions.begin() as session:
-        session.execute(text("TRUNCATE sale_items, sales, rollup_pending, sales_daily, rollup_state, "
-                             "stock_alerts, products RESTART IDENTITY CASCADE"))
+        session.execute(
+            text(
+                "TRUNCATE sale_items, sales, rollup_pending, sales_daily, rollup_state, "
+                "stock_alerts, products RESTART IDENTITY CASCADE"
+            )
+        )
     ids = [add_product(sessions, sku) for sku in ("BREAD-WEIGHED", "JUICE-1L", "CROISSANT")]
 
     def apply(batch):
-        apply_isolating(sessions, [sale(line(ids[p], quantity=str(q), unit_price=str(u)),
-                                        at=JAN + timedelta(minutes=m)) for p, m, q, u in batch], NOW)
+        apply_isolating(
+            sessions,
+            [
+                sale(line(ids[p], quantity=str(q), unit_price=str(u)), at=JAN + timedelta(minutes=m))
+                for p, m, q, u in batch
+            ],
+            NOW,
+        )
+
     apply(early)
     refresh(sessions, tz)
     apply(late)  # offline sales arriving after a refresh, dated anywhere in the window
@@ -198,11 +252,17 @@ def test_after_a_refresh_the_endpoint_equals_a_direct_aggregation(sessions, anal
     start = date(2026, 1, 1) + timedelta(days=first)
     end = start + timedelta(days=length - 1)
     product = None if whole_shop else ids[0]
-    body = analytics(tz, start_date=start.isoformat(), end_date=end.isoformat(), period=period,
-                     **({} if product is None else {"product_id": product})).json
+    body = analytics(
+        tz,
+        start_date=start.isoformat(),
+        end_date=end.isoformat(),
+        period=period,
+        **({} if product is None else {"product_id": product}),
+    ).json
     with sessions() as session:
-        direct = session.execute(DIRECT, {"unit": UNITS[period], "tz": tz, "start": start, "end": end,
-                                          "product": product}).all()
+        direct = session.execute(
+            DIRECT, {"unit": UNITS[period], "tz": tz, "start": start, "end": end, "product": product}
+        ).all()
 
     shown = {b["date"]: (Decimal(b["quantity"]), Decimal(b["revenue"])) for b in body["period_breakdown"]}
     assert {d.isoformat(): (q, r) for d, q, r in direct} == {k: v for k, v in shown.items() if v != (0, 0)}

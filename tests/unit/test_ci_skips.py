@@ -1,5 +1,6 @@
 """Under CI=true a skipped test fails the run (the hook in tests/conftest.py): CI proves that every
 test ran, not that the ones whose prerequisites happened to be there passed."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,22 +50,26 @@ def test_under_ci_every_skip_fails_naming_the_test_and_its_reason(pytester, monk
     assert outcomes.get("failed", 0) + outcomes.get("errors", outcomes.get("error", 0)) == 3
     assert result.ret != 0
     output = result.stdout.str()
-    for name, reason in [("test_skips_itself", "no widget on this machine"),
-                         ("test_skipped_by_a_marker", "no gadget either"),
-                         ("test_skipped_by_its_fixture", "the fixture found nothing")]:
+    for name, reason in [
+        ("test_skips_itself", "no widget on this machine"),
+        ("test_skipped_by_a_marker", "no gadget either"),
+        ("test_skipped_by_its_fixture", "the fixture found nothing"),
+    ]:
         assert f"test_inner.py::{name} was skipped, and under CI=true every test must run:" in output
         assert reason in output
 
 
 def test_under_ci_a_module_skipped_at_import_fails_too(pytester, monkeypatch):
     monkeypatch.setenv("CI", "true")
-    pytester.makepyfile(test_needs_a_module="""
+    pytester.makepyfile(
+        test_needs_a_module="""
 import pytest
 pytest.importorskip("no_such_module_anywhere", reason="the module is not installed")
 
 def test_never_runs():
     pass
-""")
+"""
+    )
     result = pytester.runpytest_inprocess("-p", "tests.conftest", "-rA")
 
     assert result.ret != 0

@@ -1,4 +1,5 @@
 """The JavaScript client's queue logic, under Node's own test runner (clients/js/test/)."""
+
 from __future__ import annotations
 
 import re

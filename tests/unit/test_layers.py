@@ -1,5 +1,6 @@
 """The layering of docs/design.md ("Layers"), held by the code: what each package may import, and
 no import cycle anywhere. Read from the source (ast), so a lazy import inside a function counts too."""
+
 from __future__ import annotations
 
 import ast
@@ -68,14 +69,15 @@ def test_web_and_worker_never_import_each_other():
 
 def test_no_module_imports_itself_back_through_others():
     known = modules()
-    graph = {module: {name for name in imports(path) if name in known and name != module}
-             for module, path in known.items()}
+    graph = {
+        module: {name for name in imports(path) if name in known and name != module} for module, path in known.items()
+    }
     cycles = []
 
     def visit(module: str, trail: list[str]) -> None:
         for name in sorted(graph[module]):
             if name in trail:
-                cycles.append(" -> ".join([*trail[trail.index(name):], name]))
+                cycles.append(" -> ".join([*trail[trail.index(name) :], name]))
             elif name not in done:
                 visit(name, [*trail, name])
         done.add(module)

@@ -1,14 +1,16 @@
 """Exact decimal rules: what salesync accepts as a quantity, price or level, and how it prints them."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.money import (
-    MAX_PRICE,
     MAX_LINE_QUANTITY,
+    MAX_PRICE,
     MAX_QUANTITY,
     PrecisionError,
     check_level,
@@ -35,19 +37,22 @@ def rejected(check, text: str) -> str:
 # decimal_places
 
 
-@pytest.mark.parametrize(("text", "places"), [
-    ("1", 0),
-    ("1.5", 1),
-    ("1.899", 3),
-    ("1.8990", 3),  # trailing zeros are not precision
-    ("50.000", 0),
-    ("0.0001", 4),
-    ("-2.25", 2),
-    ("1E+3", 0),  # a positive exponent has no places
-    ("1E-7", 7),
-    ("0", 0),
-    ("0.000", 0),
-])
+@pytest.mark.parametrize(
+    ("text", "places"),
+    [
+        ("1", 0),
+        ("1.5", 1),
+        ("1.899", 3),
+        ("1.8990", 3),  # trailing zeros are not precision
+        ("50.000", 0),
+        ("0.0001", 4),
+        ("-2.25", 2),
+        ("1E+3", 0),  # a positive exponent has no places
+        ("1E-7", 7),
+        ("0", 0),
+        ("0.000", 0),
+    ],
+)
 def test_decimal_places_counts_only_significant_fraction_digits(text, places):
     assert decimal_places(d(text)) == places
 
@@ -142,11 +147,14 @@ def test_a_level_that_is_not_a_finite_number_is_rejected(text):
     assert rejected(check_level, text) == "must be a finite number"
 
 
-@pytest.mark.parametrize(("check", "text"), [
-    (check_quantity, "0.1000000000000000000000000000001"),  # 31 places, normalizes to 0.1
-    (check_price, "1.0000000000000000000000000000004"),  # 31 places, normalizes to 1
-    (check_level, "-2.0000000000000000000000000000001"),
-])
+@pytest.mark.parametrize(
+    ("check", "text"),
+    [
+        (check_quantity, "0.1000000000000000000000000000001"),  # 31 places, normalizes to 0.1
+        (check_price, "1.0000000000000000000000000000004"),  # 31 places, normalizes to 1
+        (check_level, "-2.0000000000000000000000000000001"),
+    ],
+)
 def test_a_number_with_too_many_places_is_rejected_even_beyond_28_significant_digits(check, text):
     with pytest.raises(PrecisionError):
         check(d(text))
@@ -159,8 +167,10 @@ def test_every_positive_quantity_with_at_most_three_places_is_accepted(value):
 
 
 @pure
-@given(st.decimals(min_value=d("-999999999.999"), max_value=d("999999999.999"), places=3),
-       st.integers(min_value=1, max_value=9))
+@given(
+    st.decimals(min_value=d("-999999999.999"), max_value=d("999999999.999"), places=3),
+    st.integers(min_value=1, max_value=9),
+)
 def test_adding_a_fourth_place_to_any_level_gets_it_rejected(value, digit):
     finer = value + Decimal(digit).scaleb(-4)
     with pytest.raises(PrecisionError):
@@ -170,19 +180,22 @@ def test_adding_a_fourth_place_to_any_level_gets_it_rejected(value, digit):
 # format_quantity
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("50.000", "50"),
-    ("0.500", "0.5"),
-    ("0.750", "0.75"),
-    ("-0", "0"),
-    ("-0.000", "0"),
-    ("0.000", "0"),
-    ("-2.500", "-2.5"),
-    ("1E+3", "1000"),
-    ("5E+8", "500000000"),
-    ("1E-7", "0.0000001"),
-    ("999999999.999", "999999999.999"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("50.000", "50"),
+        ("0.500", "0.5"),
+        ("0.750", "0.75"),
+        ("-0", "0"),
+        ("-0.000", "0"),
+        ("0.000", "0"),
+        ("-2.500", "-2.5"),
+        ("1E+3", "1000"),
+        ("5E+8", "500000000"),
+        ("1E-7", "0.0000001"),
+        ("999999999.999", "999999999.999"),
+    ],
+)
 def test_format_quantity_gives_the_shortest_exact_text_without_exponents(text, shown):
     assert format_quantity(d(text)) == shown
 
@@ -199,29 +212,31 @@ def test_format_quantity_reads_back_as_the_same_number(value):
 # format_amount
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("1.1250000", "1.125"),
-    ("1.125", "1.125"),
-    ("21", "21.00"),
-    ("21.0000", "21.00"),
-    ("0", "0.00"),
-    ("-0", "0.00"),
-    ("1.5", "1.50"),
-    ("1.8990", "1.899"),
-    ("-3.1", "-3.10"),
-    ("1E+3", "1000.00"),
-    ("0.0000001", "0.0000001"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("1.1250000", "1.125"),
+        ("1.125", "1.125"),
+        ("21", "21.00"),
+        ("21.0000", "21.00"),
+        ("0", "0.00"),
+        ("-0", "0.00"),
+        ("1.5", "1.50"),
+        ("1.8990", "1.899"),
+        ("-3.1", "-3.10"),
+        ("1E+3", "1000.00"),
+        ("0.0000001", "0.0000001"),
+    ],
+)
 def test_format_amount_keeps_at_least_two_places_and_never_rounds(text, shown):
     assert format_amount(d(text)) == shown
 
 
 @pure
-@given(st.decimals(min_value=d("-999999999999999999.9999999"), max_value=d("999999999999999999.9999999"),
-                   places=7))
+@given(st.decimals(min_value=d("-999999999999999999.9999999"), max_value=d("999999999999999999.9999999"), places=7))
 def test_format_amount_reads_back_as_the_same_amount(value):
     text = format_amount(value)
-    whole, point, fraction = text.partition(".")
+    _whole, point, fraction = text.partition(".")
     assert point == "."
     assert len(fraction) >= 2
     assert "E" not in text.upper()

@@ -4,15 +4,17 @@ Whatever the body, the parser either returns exact values or raises a ProblemErr
 float, never a rounded number, never another exception (which would be a 500). The rules are in
 docs/api.md, "Input rules".
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from flask import Flask
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from web.body import parse, read_json
 from web.problems import ProblemError
@@ -53,11 +55,13 @@ def no_floats(value) -> bool:
     return not isinstance(value, float)
 
 
-quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("999999.999"), places=3,
-                         allow_nan=False, allow_infinity=False)
+quantities = st.decimals(
+    min_value=Decimal("0.001"), max_value=Decimal("999999.999"), places=3, allow_nan=False, allow_infinity=False
+)
 
 
 # Exact decimals ---------------------------------------------------------------------------------
+
 
 @FAST
 @given(quantities, st.booleans(), st.integers(0, 4))
@@ -71,8 +75,15 @@ def test_quantities_are_read_exactly_from_json_numbers_and_strings(value, as_str
 
 
 @FAST
-@given(st.lists(st.decimals(min_value=Decimal("-1e6"), max_value=Decimal("1e6"), places=3, allow_nan=False,
-                            allow_infinity=False), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.decimals(
+            min_value=Decimal("-1e6"), max_value=Decimal("1e6"), places=3, allow_nan=False, allow_infinity=False
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_json_numbers_never_pass_through_float(values):
     body = read("[" + ", ".join(format(v, "f") for v in values) + "]")
 
@@ -89,6 +100,7 @@ def test_one_tenth_plus_two_tenths_is_three_tenths():
 
 # NaN, Infinity, range, places -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 def test_bare_nan_and_infinity_are_malformed_json(token):
     problem = outcome(SaleIn, sale_with(token))
@@ -96,9 +108,31 @@ def test_bare_nan_and_infinity_are_malformed_json(token):
     assert isinstance(problem, ProblemError) and problem.title == "Malformed JSON"
 
 
-@pytest.mark.parametrize("text", ['"NaN"', '"nan"', '"sNaN"', '"Infinity"', '"-inf"', '"Inf"', "1e400", "-1e400",
-                                  "1e-400", '"1e400"', "1000000", "-0.001", "0", '"0.0000"', '""', '" "',
-                                  '"1,5"', '"0x10"', "9" * 5000, "9" * 5000 + ".5"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"NaN"',
+        '"nan"',
+        '"sNaN"',
+        '"Infinity"',
+        '"-inf"',
+        '"Inf"',
+        "1e400",
+        "-1e400",
+        "1e-400",
+        '"1e400"',
+        "1000000",
+        "-0.001",
+        "0",
+        '"0.0000"',
+        '""',
+        '" "',
+        '"1,5"',
+        '"0x10"',
+        "9" * 5000,
+        "9" * 5000 + ".5",
+    ],
+)
 def test_non_finite_out_of_range_or_unreadable_quantities_are_a_field_error(text):
     problem = outcome(SaleIn, sale_with(text))
 
@@ -109,16 +143,20 @@ def test_non_finite_out_of_range_or_unreadable_quantities_are_a_field_error(text
 @given(st.integers(min_value=10**9, max_value=10**400), st.booleans(), st.booleans())
 def test_huge_numbers_are_refused_in_both_signs(value, negative, as_string):
     text = str(-value if negative else value)
-    problem = outcome(StockAdjustmentIn, json.dumps({"quantity": text if as_string else "X", "reason": "r"})
-                      .replace('"X"', text))
+    problem = outcome(
+        StockAdjustmentIn, json.dumps({"quantity": text if as_string else "X", "reason": "r"}).replace('"X"', text)
+    )
 
     assert isinstance(problem, ProblemError)  # too many digits for an int is malformed JSON, else a field error
     assert problem.title == "Malformed JSON" or fields(problem) == ["quantity"]
 
 
 @FAST
-@given(st.decimals(min_value=Decimal("-999999999"), max_value=Decimal("999999999"), places=3, allow_nan=False,
-                   allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=Decimal("-999999999"), max_value=Decimal("999999999"), places=3, allow_nan=False, allow_infinity=False
+    )
+)
 def test_levels_are_signed(value):
     parsed = outcome(StockAdjustmentIn, f'{{"quantity": {format(value, "f")}, "reason": "count"}}')
 
@@ -136,8 +174,12 @@ def test_more_places_than_allowed_is_refused_never_rounded(places, digits, as_st
 
 # Wrong types --------------------------------------------------------------------------------------
 
-wrong = st.one_of(st.booleans(), st.none(), st.lists(st.integers(), max_size=3),
-                  st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+wrong = st.one_of(
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 
 
 @FAST
@@ -147,8 +189,11 @@ def test_a_quantity_of_the_wrong_type_is_a_field_error(value):
 
 
 @FAST
-@given(st.one_of(wrong, st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False).map(str),
-                 st.integers(max_value=0)))
+@given(
+    st.one_of(
+        wrong, st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False).map(str), st.integers(max_value=0)
+    )
+)
 def test_a_product_id_must_be_a_positive_integer(value):
     body = json.dumps({"items": [{"product": "X", "quantity": "1"}]}).replace('"X"', json.dumps(value))
 
@@ -157,8 +202,14 @@ def test_a_product_id_must_be_a_positive_integer(value):
 
 
 @FAST
-@given(st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False, allow_infinity=False),
-                 st.lists(st.none(), max_size=2)))
+@given(
+    st.one_of(
+        st.integers(),
+        st.text(max_size=5),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.lists(st.none(), max_size=2),
+    )
+)
 def test_a_body_that_is_not_an_object_or_a_flag_that_is_not_a_boolean_is_refused(value):
     assert isinstance(outcome(SaleIn, json.dumps(value)), ProblemError)
     product = {"sku": "S", "name": "N", "is_volatile": value}
@@ -168,7 +219,9 @@ def test_a_body_that_is_not_an_object_or_a_flag_that_is_not_a_boolean_is_refused
 # Text -----------------------------------------------------------------------------------------------
 
 # Unicode's White_Space property: what is stripped (Python's str.strip() also strips \x1c-\x1f).
-WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200b))) + "\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @FAST
@@ -186,12 +239,15 @@ def test_names_and_skus_are_any_unicode_stripped_and_bounded(name, sku):
         assert set(fields(parsed)) == {f for f, ok in (("name", expect_name), ("sku", expect_sku)) if not ok}
 
 
-@pytest.mark.parametrize("model, body, field", [
-    (ProductIn, {"sku": "A\x00", "name": "N"}, "sku"),
-    (ProductIn, {"sku": "A", "name": "N\x00"}, "name"),
-    (StockAdjustmentIn, {"quantity": "1", "reason": "\x00"}, "reason"),
-    (SaleIn, {"source_device": "till\x00", "items": [{"product": 1, "quantity": 1}]}, "source_device"),
-])
+@pytest.mark.parametrize(
+    "model, body, field",
+    [
+        (ProductIn, {"sku": "A\x00", "name": "N"}, "sku"),
+        (ProductIn, {"sku": "A", "name": "N\x00"}, "name"),
+        (StockAdjustmentIn, {"quantity": "1", "reason": "\x00"}, "reason"),
+        (SaleIn, {"source_device": "till\x00", "items": [{"product": 1, "quantity": 1}]}, "source_device"),
+    ],
+)
 def test_the_nul_character_is_refused_since_postgresql_text_cannot_hold_it(model, body, field):
     assert fields(outcome(model, json.dumps(body))) == [field]
 
@@ -202,13 +258,17 @@ def test_lone_surrogates_are_refused_not_stored():
 
 # Nesting and size -------------------------------------------------------------------------------------
 
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 200_000), st.sampled_from(["[", '{"a": ']), st.sampled_from(["quantity", "ignored", "body"]))
 def test_deep_nesting_is_a_400_or_ignored_never_a_crash(depth, opener, where):
     closer = "]" if opener == "[" else "}"
     nested = opener * depth + "1" + closer * depth
-    body = {"quantity": sale_with(nested), "ignored": f'{{"x": {nested}, "items": [{{"product": 1, "quantity": 1}}]}}',
-            "body": nested}[where]
+    body = {
+        "quantity": sale_with(nested),
+        "ignored": f'{{"x": {nested}, "items": [{{"product": 1, "quantity": 1}}]}}',
+        "body": nested,
+    }[where]
 
     parsed = outcome(SaleIn, body)  # the assertions live in outcome(): a SaleIn or a 400
 
@@ -224,9 +284,11 @@ def test_more_lines_than_allowed_is_refused():
 
 
 def test_a_body_that_is_not_json_is_415():
-    with APP.test_request_context("/", method="POST", data="items=1", content_type="text/plain"):
-        with pytest.raises(ProblemError) as raised:
-            read_json()
+    with (
+        APP.test_request_context("/", method="POST", data="items=1", content_type="text/plain"),
+        pytest.raises(ProblemError) as raised,
+    ):
+        read_json()
     assert raised.value.status == 415
 
 
@@ -238,8 +300,9 @@ offsets = st.integers(-14 * 60, 14 * 60).map(lambda minutes: timezone(timedelta(
 @FAST
 @given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)))
 def test_a_timestamp_without_a_time_zone_is_refused(moment):
-    problem = outcome(SaleIn, json.dumps({"client_timestamp": moment.isoformat(), "items": [{"product": 1,
-                                                                                              "quantity": 1}]}))
+    problem = outcome(
+        SaleIn, json.dumps({"client_timestamp": moment.isoformat(), "items": [{"product": 1, "quantity": 1}]})
+    )
 
     assert fields(problem) == ["client_timestamp"]
 
@@ -249,9 +312,10 @@ def test_a_timestamp_without_a_time_zone_is_refused(moment):
 def test_past_times_are_accepted_and_times_over_a_day_ahead_refused(hours_ahead, zone):
     if abs(hours_ahead - 24) < 0.01:
         return  # too close to the bound for the clock to tell
-    moment = (datetime.now(timezone.utc) + timedelta(hours=hours_ahead)).astimezone(zone)
-    parsed = outcome(SaleIn, json.dumps({"client_timestamp": moment.isoformat(),
-                                         "items": [{"product": 1, "quantity": 1}]}))
+    moment = (datetime.now(UTC) + timedelta(hours=hours_ahead)).astimezone(zone)
+    parsed = outcome(
+        SaleIn, json.dumps({"client_timestamp": moment.isoformat(), "items": [{"product": 1, "quantity": 1}]})
+    )
 
     if hours_ahead < 24:
         assert isinstance(parsed, SaleIn), parsed.body()
@@ -260,8 +324,17 @@ def test_past_times_are_accepted_and_times_over_a_day_ahead_refused(hours_ahead,
         assert fields(parsed) == ["client_timestamp"]
 
 
-@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-02-30T00:00:00Z",
-                                  "yesterday", "", "2026-01-31T25:00:00Z"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2026-02-30T00:00:00Z",
+        "yesterday",
+        "",
+        "2026-01-31T25:00:00Z",
+    ],
+)
 def test_impossible_or_unrepresentable_timestamps_are_a_field_error(text):
     problem = outcome(SaleIn, json.dumps({"client_timestamp": text, "items": [{"product": 1, "quantity": 1}]}))
 

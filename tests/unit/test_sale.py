@@ -1,17 +1,19 @@
 """A sale travels from intake to apply as Sale.to_dict(): it must come back exactly as it left."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.sale import Line, NewProduct, Sale
 
 pure = settings(database=None, deadline=None)
 
-OPENED = datetime(2026, 1, 31, 14, 30, 0, 125000, tzinfo=timezone.utc)
+OPENED = datetime(2026, 1, 31, 14, 30, 0, 125000, tzinfo=UTC)
 
 
 def a_sale(*lines: Line, external_id: str = "till-7:0001") -> Sale:
@@ -45,14 +47,20 @@ JUICE_AT_CURRENT_PRICE = Line(quantity=Decimal("2"), unit_price=None, product_id
 NEW_SEA_BASS = Line(
     quantity=Decimal("1.240"),
     unit_price=Decimal("18.9000"),
-    new_product=NewProduct(sku="FISH-SEABASS", name="Sea bass, whole", is_volatile=True,
-                           unit_price=None, reorder_level=Decimal("0")),
+    new_product=NewProduct(
+        sku="FISH-SEABASS", name="Sea bass, whole", is_volatile=True, unit_price=None, reorder_level=Decimal("0")
+    ),
 )
 NEW_JUICE = Line(
     quantity=Decimal("6"),
     unit_price=None,
-    new_product=NewProduct(sku="JUICE-1L", name="Orange juice 1 L", is_volatile=False,
-                           unit_price=Decimal("2.4900"), reorder_level=Decimal("-12.500")),
+    new_product=NewProduct(
+        sku="JUICE-1L",
+        name="Orange juice 1 L",
+        is_volatile=False,
+        unit_price=Decimal("2.4900"),
+        reorder_level=Decimal("-12.500"),
+    ),
 )
 
 
@@ -76,8 +84,13 @@ def test_to_dict_writes_product_data_for_a_product_the_server_may_not_know():
         "quantity": "6",
         "unit_price": None,
         "product": None,
-        "product_data": {"sku": "JUICE-1L", "name": "Orange juice 1 L", "is_volatile": False,
-                         "unit_price": "2.4900", "reorder_level": "-12.500"},
+        "product_data": {
+            "sku": "JUICE-1L",
+            "name": "Orange juice 1 L",
+            "is_volatile": False,
+            "unit_price": "2.4900",
+            "reorder_level": "-12.500",
+        },
     }
 
 
@@ -103,8 +116,7 @@ def test_a_new_product_without_a_default_price_keeps_a_none_unit_price():
 
 def test_a_sale_survives_json_and_keeps_its_time_zone_offset():
     lisbon_summer = timezone(timedelta(hours=1))
-    sale = Sale("till-2:0042", "till-2", "till-2", datetime(2026, 7, 1, 9, 0, tzinfo=lisbon_summer),
-                OPENED, (BREAD,))
+    sale = Sale("till-2:0042", "till-2", "till-2", datetime(2026, 7, 1, 9, 0, tzinfo=lisbon_summer), OPENED, (BREAD,))
     back = through_the_queue(sale)
     assert back == sale
     assert back.client_timestamp.utcoffset() == timedelta(hours=1)
@@ -127,13 +139,16 @@ new_products = st.builds(
     reorder_level=levels,
 )
 lines = st.one_of(
-    st.builds(Line, quantity=quantities, unit_price=st.none() | prices,
-              product_id=st.integers(min_value=1, max_value=2**31 - 1), new_product=st.none()),
-    st.builds(Line, quantity=quantities, unit_price=st.none() | prices,
-              product_id=st.none(), new_product=new_products),
+    st.builds(
+        Line,
+        quantity=quantities,
+        unit_price=st.none() | prices,
+        product_id=st.integers(min_value=1, max_value=2**31 - 1),
+        new_product=st.none(),
+    ),
+    st.builds(Line, quantity=quantities, unit_price=st.none() | prices, product_id=st.none(), new_product=new_products),
 )
-moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.just(timezone.utc))
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 
 
 @pure

@@ -1,5 +1,6 @@
 """config/settings.py: every variable checked at start with a line naming it, today's defaults, and
 the README's Configuration table held to the class, so neither drifts from the other."""
+
 from __future__ import annotations
 
 import re
@@ -45,12 +46,31 @@ SECRET_BAD = [("SALESYNC_FLOWER_AUTH", "hunter2"), ("FLOWER_BASIC_AUTH", "ops:pw
 # The defaults before the settings moved to pydantic-settings: a deployment that sets nothing
 # must behave exactly as before.
 TODAY = {
-    "database_url": None, "redis_url": None, "data_dir": Path("var"), "redis_prefix": "salesync:",
-    "apply_batch": 500, "drain_interval": 1.0, "reclaim_after": 60.0, "max_body_bytes": 65536,
-    "max_batch_bytes": 8388608, "record_ttl": 2592000, "token_cache_seconds": 5.0, "retry_after": 5,
-    "timezone": "UTC", "rollup_interval": 60.0, "set_aside_after": 3600.0, "rate_limit": 50.0,
-    "rate_burst": 100, "sales_rate": 200.0, "sales_burst": 5000, "max_queued": 1000000,
-    "redis_high_water": 0.8, "metrics_token": "", "fault": "", "log_format": "json", "flower_auth": "",
+    "database_url": None,
+    "redis_url": None,
+    "data_dir": Path("var"),
+    "redis_prefix": "salesync:",
+    "apply_batch": 500,
+    "drain_interval": 1.0,
+    "reclaim_after": 60.0,
+    "max_body_bytes": 65536,
+    "max_batch_bytes": 8388608,
+    "record_ttl": 2592000,
+    "token_cache_seconds": 5.0,
+    "retry_after": 5,
+    "timezone": "UTC",
+    "rollup_interval": 60.0,
+    "set_aside_after": 3600.0,
+    "rate_limit": 50.0,
+    "rate_burst": 100,
+    "sales_rate": 200.0,
+    "sales_burst": 5000,
+    "max_queued": 1000000,
+    "redis_high_water": 0.8,
+    "metrics_token": "",
+    "fault": "",
+    "log_format": "json",
+    "flower_auth": "",
     "prometheus_multiproc_dir": Path("var/prometheus"),
 }
 
@@ -70,14 +90,20 @@ def test_a_bad_secret_is_named_but_never_shown(name, value):
 
 
 def test_a_default_that_a_setting_makes_wrong_is_named_as_the_default():
-    with pytest.raises(SettingsError, match=r"^SALESYNC_MAX_BATCH_BYTES=8388608 \(the default\) is not valid: "
-                                            r"an integer of at least SALESYNC_MAX_BODY_BYTES \(10000000\)$"):
+    with pytest.raises(
+        SettingsError,
+        match=r"^SALESYNC_MAX_BATCH_BYTES=8388608 \(the default\) is not valid: "
+        r"an integer of at least SALESYNC_MAX_BODY_BYTES \(10000000\)$",
+    ):
         Settings.from_env({"SALESYNC_MAX_BODY_BYTES": "10000000"})
 
 
 def test_every_validated_variable_has_a_bad_value_above():
-    bounded = {variables(field)[0] for field, info in Settings.model_fields.items()
-               if info.metadata or field in ("timezone", "fault", "log_format", "max_batch_bytes")}
+    bounded = {
+        variables(field)[0]
+        for field, info in Settings.model_fields.items()
+        if info.metadata or field in ("timezone", "fault", "log_format", "max_batch_bytes")
+    }
     assert bounded <= {name for name, _, _ in BAD}
 
 
@@ -99,11 +125,19 @@ def test_settings_alone_ignores_the_environment(monkeypatch):
 
 
 def test_values_are_read_by_their_variables():
-    settings = Settings.from_env({
-        "DATABASE_URL": "postgresql://u@db/s", "REDIS_URL": "redis://q:6379/0", "SALESYNC_DATA_DIR": "/srv/salesync",
-        "SALESYNC_APPLY_BATCH": "10000", "SALESYNC_REDIS_HIGH_WATER": "1", "SALESYNC_TIMEZONE": "Europe/Berlin",
-        "SALESYNC_FAULT": "exit-after-record", "SALESYNC_LOG_FORMAT": "text", "SALESYNC_METRICS_TOKEN": "m",
-    })
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@db/s",
+            "REDIS_URL": "redis://q:6379/0",
+            "SALESYNC_DATA_DIR": "/srv/salesync",
+            "SALESYNC_APPLY_BATCH": "10000",
+            "SALESYNC_REDIS_HIGH_WATER": "1",
+            "SALESYNC_TIMEZONE": "Europe/Berlin",
+            "SALESYNC_FAULT": "exit-after-record",
+            "SALESYNC_LOG_FORMAT": "text",
+            "SALESYNC_METRICS_TOKEN": "m",
+        }
+    )
     assert settings.database_url == "postgresql+psycopg2://u@db/s"
     assert settings.redis_url == "redis://q:6379/0"
     assert (settings.apply_batch, settings.redis_high_water, settings.timezone) == (10000, 1.0, "Europe/Berlin")
@@ -142,6 +176,7 @@ def test_the_web_app_and_the_worker_refuse_to_start_with_the_same_line(monkeypat
 
 
 # The README's Configuration table ---------------------------------------------------------------
+
 
 def readme_table() -> dict[str, str]:
     """{variable: its Default cell} from the table under "## Configuration"."""

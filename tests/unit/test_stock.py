@@ -1,13 +1,15 @@
 """Applying sales to products: exact totals, stock, the newest volatile price, low-stock alerts."""
+
 from __future__ import annotations
 
 from copy import deepcopy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.sale import Line, NewProduct, Sale
 from domain.stock import (
@@ -22,7 +24,7 @@ from domain.stock import (
 
 pure = settings(database=None, deadline=None)
 
-NOON = datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc)
+NOON = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 BREAD_WEIGHED = 3  # tracked, sold by the kilo
 JUICE_1L = 8  # tracked, reorder at 12
@@ -37,16 +39,25 @@ def hours(n: float) -> datetime:
     return NOON + timedelta(hours=n)
 
 
-def tracked(product_id: int, *, price: str | None = "1.50", stock: str = "100", reorder: str = "0",
-            open_alert: bool = False) -> ProductState:
-    return ProductState(product_id, False, None if price is None else d(price), d(stock), d(reorder),
-                   has_open_alert=open_alert)
+def tracked(
+    product_id: int, *, price: str | None = "1.50", stock: str = "100", reorder: str = "0", open_alert: bool = False
+) -> ProductState:
+    return ProductState(
+        product_id, False, None if price is None else d(price), d(stock), d(reorder), has_open_alert=open_alert
+    )
 
 
-def volatile(product_id: int, *, price: str | None = "18.90", set_at: datetime | None = NOON,
-             stock: str = "0", reorder: str = "0") -> ProductState:
-    return ProductState(product_id, True, None if price is None else d(price), d(stock), d(reorder),
-                   price_set_at=set_at)
+def volatile(
+    product_id: int,
+    *,
+    price: str | None = "18.90",
+    set_at: datetime | None = NOON,
+    stock: str = "0",
+    reorder: str = "0",
+) -> ProductState:
+    return ProductState(
+        product_id, True, None if price is None else d(price), d(stock), d(reorder), price_set_at=set_at
+    )
 
 
 def catalog(*products: ProductState) -> dict[int, ProductState]:
@@ -78,9 +89,11 @@ def test_three_quarters_of_a_kilo_at_one_fifty_costs_exactly_one_point_one_two_f
 
 def test_the_total_is_the_exact_sum_of_the_subtotals():
     products = catalog(tracked(BREAD_WEIGHED), tracked(JUICE_1L, price="2.49"))
-    priced = price_sale(sale(line(BREAD_WEIGHED, "0.75", "1.50"),
-                             line(JUICE_1L, "3", "2.49"),
-                             line(BREAD_WEIGHED, "0.333", "1.8990")), products, {})
+    priced = price_sale(
+        sale(line(BREAD_WEIGHED, "0.75", "1.50"), line(JUICE_1L, "3", "2.49"), line(BREAD_WEIGHED, "0.333", "1.8990")),
+        products,
+        {},
+    )
     assert [p.subtotal for p in priced.lines] == [d("1.125"), d("7.47"), d("0.6323670")]
     assert priced.total == d("9.2273670")
     assert priced.sale.external_id == "till-7:0001"
@@ -161,10 +174,12 @@ def test_a_tracked_product_loses_the_quantity_sold():
 
 def test_stock_goes_down_by_every_line_of_every_sale_in_the_batch():
     products = catalog(tracked(BREAD_WEIGHED, stock="10"), tracked(JUICE_1L, stock="24"))
-    effects = apply(products,
-                    sale(line(BREAD_WEIGHED, "0.750"), line(JUICE_1L, "2"), line(BREAD_WEIGHED, "1.125")),
-                    sale(line(JUICE_1L, "6"), external_id="till-7:0002"),
-                    sale(line(BREAD_WEIGHED, "0.5"), at=hours(-30), external_id="till-2:0009"))
+    effects = apply(
+        products,
+        sale(line(BREAD_WEIGHED, "0.750"), line(JUICE_1L, "2"), line(BREAD_WEIGHED, "1.125")),
+        sale(line(JUICE_1L, "6"), external_id="till-7:0002"),
+        sale(line(BREAD_WEIGHED, "0.5"), at=hours(-30), external_id="till-2:0009"),
+    )
     assert effects.products[BREAD_WEIGHED].stock == d("7.625")
     assert effects.products[JUICE_1L].stock == d("16")
 
@@ -203,48 +218,65 @@ def test_applying_sales_does_not_mutate_the_products_it_was_given():
 
 
 def test_a_newer_sale_sets_a_volatile_products_price_and_when():
-    effects = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
-                    sale(line(FISH_SEABASS, "1.240", "19.50"), at=hours(1)))
+    effects = apply(
+        catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
+        sale(line(FISH_SEABASS, "1.240", "19.50"), at=hours(1)),
+    )
     assert effects.products[FISH_SEABASS].unit_price == d("19.50")
     assert effects.products[FISH_SEABASS].price_set_at == hours(1)
 
 
 def test_an_old_offline_sale_arriving_late_does_not_overwrite_a_newer_price():
-    effects = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
-                    sale(line(FISH_SEABASS, "1.240", "15.00"), at=hours(-26)))
+    effects = apply(
+        catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
+        sale(line(FISH_SEABASS, "1.240", "15.00"), at=hours(-26)),
+    )
     assert FISH_SEABASS not in effects.products  # nothing to write back
 
 
 def test_a_till_clock_running_ahead_cannot_pin_a_volatile_price_against_later_real_sales():
     received = NOON + timedelta(days=1)  # when sale() says the server received it
-    ahead = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
-                  sale(line(FISH_SEABASS, "1", "99.00"), at=received + timedelta(hours=23)))
+    ahead = apply(
+        catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
+        sale(line(FISH_SEABASS, "1", "99.00"), at=received + timedelta(hours=23)),
+    )
     assert ahead.products[FISH_SEABASS].price_set_at == received  # its time counts as when it was received
-    real = Sale("till-8:0001", "till-8", "till-8", received + timedelta(minutes=5), received + timedelta(minutes=5),
-                (line(FISH_SEABASS, "1", "19.00"),))  # a till with a right clock, five minutes later
+    real = Sale(
+        "till-8:0001",
+        "till-8",
+        "till-8",
+        received + timedelta(minutes=5),
+        received + timedelta(minutes=5),
+        (line(FISH_SEABASS, "1", "19.00"),),
+    )  # a till with a right clock, five minutes later
     later = apply(ahead.products, real)
     assert later.products[FISH_SEABASS].unit_price == d("19.00")
 
 
 def test_a_sale_at_the_same_moment_as_the_price_does_not_overwrite_it():
-    effects = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)),
-                    sale(line(FISH_SEABASS, "1", "17.00"), at=NOON))
+    effects = apply(
+        catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON)), sale(line(FISH_SEABASS, "1", "17.00"), at=NOON)
+    )
     assert FISH_SEABASS not in effects.products
 
 
 def test_a_volatile_product_never_priced_by_a_sale_takes_the_price_of_any_sale():
-    effects = apply(catalog(volatile(FISH_SEABASS, price="18.90", set_at=None)),
-                    sale(line(FISH_SEABASS, "1", "12.00"), at=datetime(2001, 1, 1, tzinfo=timezone.utc)))
+    effects = apply(
+        catalog(volatile(FISH_SEABASS, price="18.90", set_at=None)),
+        sale(line(FISH_SEABASS, "1", "12.00"), at=datetime(2001, 1, 1, tzinfo=UTC)),
+    )
     assert effects.products[FISH_SEABASS].unit_price == d("12.00")
-    assert effects.products[FISH_SEABASS].price_set_at == datetime(2001, 1, 1, tzinfo=timezone.utc)
+    assert effects.products[FISH_SEABASS].price_set_at == datetime(2001, 1, 1, tzinfo=UTC)
 
 
 def test_within_one_batch_the_newest_sale_price_wins_whatever_the_order():
     products = catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON))
-    effects = apply(products,
-                    sale(line(FISH_SEABASS, "1", "20.00"), at=hours(3), external_id="till-1:0001"),
-                    sale(line(FISH_SEABASS, "1", "19.00"), at=hours(1), external_id="till-2:0001"),
-                    sale(line(FISH_SEABASS, "1", "17.00"), at=hours(-1), external_id="till-3:0001"))
+    effects = apply(
+        products,
+        sale(line(FISH_SEABASS, "1", "20.00"), at=hours(3), external_id="till-1:0001"),
+        sale(line(FISH_SEABASS, "1", "19.00"), at=hours(1), external_id="till-2:0001"),
+        sale(line(FISH_SEABASS, "1", "17.00"), at=hours(-1), external_id="till-3:0001"),
+    )
     assert effects.products[FISH_SEABASS].unit_price == d("20.00")
     assert effects.products[FISH_SEABASS].price_set_at == hours(3)
 
@@ -258,9 +290,11 @@ def test_selling_below_the_reorder_level_raises_one_alert():
 
 
 def test_several_sales_crossing_the_reorder_level_raise_a_single_alert_with_the_final_stock():
-    effects = apply(catalog(tracked(JUICE_1L, stock="14", reorder="12")),
-                    sale(line(JUICE_1L, "3"), line(JUICE_1L, "1")),
-                    sale(line(JUICE_1L, "4"), external_id="till-7:0002"))
+    effects = apply(
+        catalog(tracked(JUICE_1L, stock="14", reorder="12")),
+        sale(line(JUICE_1L, "3"), line(JUICE_1L, "1")),
+        sale(line(JUICE_1L, "4"), external_id="till-7:0002"),
+    )
     assert effects.alerts == [StockFellBelowReorder(JUICE_1L, d("6"), d("12"))]
 
 
@@ -277,8 +311,9 @@ def test_stock_landing_exactly_on_the_reorder_level_raises_no_alert():
 
 
 def test_a_volatile_product_never_raises_a_low_stock_alert():
-    effects = apply(catalog(volatile(FISH_SEABASS, stock="-5", reorder="10", set_at=None)),
-                    sale(line(FISH_SEABASS, "1", "18.90")))
+    effects = apply(
+        catalog(volatile(FISH_SEABASS, stock="-5", reorder="10", set_at=None)), sale(line(FISH_SEABASS, "1", "18.90"))
+    )
     assert FISH_SEABASS in effects.products
     assert effects.alerts == []
 

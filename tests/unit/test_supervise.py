@@ -1,4 +1,5 @@
 """`salesync serve`'s supervisor, with real child processes."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ def test_a_process_that_exits_later_is_started_again_until_sigterm(monkeypatch, 
     stop = threading.Timer(4, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        code = supervise.supervise({"worker": ["sh", "-c", f"echo run >> {runs}; sleep 0.5; exit 3"],
-                               "web": ["sleep", "30"]}, dict(os.environ))
+        code = supervise.supervise(
+            {"worker": ["sh", "-c", f"echo run >> {runs}; sleep 0.5; exit 3"], "web": ["sleep", "30"]}, dict(os.environ)
+        )
     finally:
         stop.cancel()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -37,8 +39,9 @@ def test_a_process_killed_at_start_up_is_started_again_and_so_is_a_relaunch_that
     stop = threading.Timer(4, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        code = supervise.supervise({"worker": ["sh", "-c", first_killed_then_exit_3], "web": ["sleep", "30"]},
-                              dict(os.environ))
+        code = supervise.supervise(
+            {"worker": ["sh", "-c", first_killed_then_exit_3], "web": ["sleep", "30"]}, dict(os.environ)
+        )
     finally:
         stop.cancel()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
