@@ -137,7 +137,7 @@ def check_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def check_document(report: reconcile.Report, problems: list[str], older_than: float) -> dict:
+def check_document(report: reconcile.Reconciliation, problems: list[str], older_than: float) -> dict:
     """`check --json`: the text report's figures and lists, every unapplied sale included (not only the oldest 20)."""
     return {
         "ok": not problems,

@@ -50,7 +50,7 @@ class Mix:
 
 
 @dataclass
-class Product:
+class CatalogProduct:
     sku: str
     is_volatile: bool
     unit_price: Decimal
@@ -80,14 +80,14 @@ class Product:
 
 @dataclass
 class Catalog:
-    hot: list[Product]
-    tracked: list[Product]
-    volatile: list[Product]
-    inline: list[Product]  # shared by every device, so they race to create them
+    hot: list[CatalogProduct]
+    tracked: list[CatalogProduct]
+    volatile: list[CatalogProduct]
+    inline: list[CatalogProduct]  # shared by every device, so they race to create them
     mix: Mix = Mix()
 
     @property
-    def products(self) -> list[Product]:
+    def products(self) -> list[CatalogProduct]:
         return self.hot + self.tracked + self.volatile + self.inline
 
 
@@ -97,14 +97,16 @@ def make_catalog(run_id: str, mix: Mix = Mix()) -> Catalog:
 
     return Catalog(
         hot=[
-            Product(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100)) for n in range(mix.hot_products)
+            CatalogProduct(sku("HOT", n), False, Decimal("2.50"), Decimal(1000), Decimal(100))
+            for n in range(mix.hot_products)
         ],
         tracked=[
-            Product(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20)) for n in range(OTHER_TRACKED)
+            CatalogProduct(sku("TRK", n), False, Decimal("4.99"), Decimal(200), Decimal(20))
+            for n in range(OTHER_TRACKED)
         ],
-        volatile=[Product(sku("VOL", n), True, Decimal("1.20")) for n in range(mix.volatile_products)],
+        volatile=[CatalogProduct(sku("VOL", n), True, Decimal("1.20")) for n in range(mix.volatile_products)],
         inline=[
-            Product(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
+            CatalogProduct(sku("NEW", n), n % 2 == 1, Decimal(0), reorder_level=Decimal(5), inline=True)
             for n in range(mix.inline_products)
         ],
         mix=mix,
@@ -184,7 +186,7 @@ def offline_sales(rng: random.Random, count: int, catalog: Catalog) -> list[Plan
     return sales
 
 
-def sale_line(rng: random.Random, catalog: Catalog) -> tuple[dict, Product, Decimal, Decimal]:
+def sale_line(rng: random.Random, catalog: Catalog) -> tuple[dict, CatalogProduct, Decimal, Decimal]:
     draw, mix = rng.random(), catalog.mix
     if draw < mix.hot_share:
         product = rng.choice(catalog.hot)

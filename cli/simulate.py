@@ -149,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 @dataclass
-class Report:
+class SimulationReport:
     run_id: str
     args: argparse.Namespace
     sales: list[PlannedSale] = field(default_factory=list)
@@ -191,8 +191,8 @@ class Report:
         return not self.problems
 
 
-def run(args: argparse.Namespace, settings: Settings) -> Report:
-    report = Report(uuid.uuid4().hex[:8], args)
+def run(args: argparse.Namespace, settings: Settings) -> SimulationReport:
+    report = SimulationReport(uuid.uuid4().hex[:8], args)
     rng = random.Random(args.seed)
     with ExitStack() as stack:
         settings = resolve(settings, stack, start_redis=False)
@@ -225,7 +225,7 @@ def run(args: argparse.Namespace, settings: Settings) -> Report:
 
 
 def drive(
-    report: Report, http: Http, pool: ThreadPoolExecutor, rng: random.Random, device_tokens: dict[str, str]
+    report: SimulationReport, http: Http, pool: ThreadPoolExecutor, rng: random.Random, device_tokens: dict[str, str]
 ) -> None:
     """Products first, then every till's burst, then polling until every accepted sale settled."""
     args = report.args
@@ -282,7 +282,7 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def summary(report: Report) -> str:
+def summary(report: SimulationReport) -> str:
     args, sent, accepted = report.args, report.sent, report.accepted
 
     def rate(seconds: float | None) -> str:

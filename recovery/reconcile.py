@@ -41,7 +41,7 @@ class Consumer:
 
 
 @dataclass
-class Report:
+class Reconciliation:
     backlog: int  # stream entries: recorded and not yet acknowledged by a worker
     pending: int  # of those, delivered to a worker and not yet acknowledged
     consumers: list[Consumer]
@@ -63,13 +63,13 @@ class Report:
         ]
 
 
-def check(intake: Intake, session: Session, now: datetime | None = None) -> Report:
+def check(intake: Intake, session: Session, now: datetime | None = None) -> Reconciliation:
     now = now or datetime.now(UTC)
     queued = _queued_records(intake)
     entries = _stream_ids(intake)
     in_stream = {external_id for external_id, _ in entries}
     applied = _in_postgresql(session, set(queued) | in_stream)
-    report = Report(backlog=intake.backlog(), pending=0, consumers=_consumers(intake))
+    report = Reconciliation(backlog=intake.backlog(), pending=0, consumers=_consumers(intake))
     report.pending = sum(consumer.pending for consumer in report.consumers)
     for external_id, entry_ms in entries:
         if external_id not in applied and external_id not in queued:  # its record expired or was deleted
