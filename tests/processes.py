@@ -34,7 +34,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
-def command(role: str, settings: Settings, port: int = 0) -> list[str]:
+def command(role: str, settings: Settings, port: int = 0, node: str | None = None) -> list[str]:
     python = sys.executable
     if role == "web":
         return [
@@ -67,7 +67,7 @@ def command(role: str, settings: Settings, port: int = 0) -> list[str]:
             "--without-gossip",
             "--without-mingle",
             "--hostname",
-            f"w{time.time_ns()}@%h",
+            node or f"w{time.time_ns()}@%h",
         ]
     return [
         python,
@@ -94,13 +94,16 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, role: str, kind: str | None = None) -> subprocess.Popen:
+    def start(
+        self, role: str, kind: str | None = None, port: int | None = None, node: str | None = None
+    ) -> subprocess.Popen:
         """Start `role`, a process of `kind` (web, worker or beat; the role by default), so a
-        test can run a second one of a kind under another role name ("beat-2")."""
+        test can run a second one of a kind under another role name ("beat-2"); a second web
+        server takes its own `port`, a worker its own Celery `node` name ("worker-b@%h")."""
         with open(self.settings.data_dir / f"{role}.log", "ab") as log:
             # Its own process group, so a fault test can kill a role with all its children at once.
             process = subprocess.Popen(
-                command(kind or role, self.settings, self.port),
+                command(kind or role, self.settings, self.port if port is None else port, node),
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
