@@ -6,14 +6,7 @@ import re
 
 import pytest
 
-from web.app import create_app
-
 FILES = {"apidocs.js": "text/javascript", "swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
-
-
-@pytest.fixture
-def client(settings):
-    return create_app(settings).test_client()
 
 
 def test_the_page_is_served_without_a_token_and_loads_only_files_of_this_server(client):
