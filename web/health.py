@@ -29,18 +29,15 @@ class Recent(Generic[T]):
         self.seconds = seconds
         self.lock = threading.Lock()
         self.value: T
-        self.taken = 0.0  # time.monotonic() when value was computed
-        self.fresh_until = float("-inf")
+        self.taken = float("-inf")  # time.monotonic() when value was computed: never yet
 
     def get(self, compute: Callable[[], T]) -> tuple[T, float]:
         """The value and its age in seconds."""
         with self.lock:
-            now = time.monotonic()
-            if now >= self.fresh_until:
+            if time.monotonic() >= self.taken + self.seconds:
                 self.value = compute()
                 self.taken = time.monotonic()
-                self.fresh_until = self.taken + self.seconds
-            return self.value, time.monotonic() - self.taken  # computed at least once: fresh_until was -inf
+            return self.value, time.monotonic() - self.taken  # computed at least once by now
 
 
 def recent(name: str, seconds: float) -> Recent:

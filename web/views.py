@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from domain.money import format_amount, format_quantity
 from postgres.statuses import applied_sales, rejected_sales, timestamp
@@ -14,9 +15,9 @@ def sale_records(intake, sessions, external_ids: list[str], device: str | None =
     as an admin, who sees every device's). Redis holds a record until it expires, PostgreSQL
     once applied or rejected; Redis keeps an applied sale's status, PostgreSQL the sale itself.
     A record of another device's post under the same external_id (one refused as a conflict)
-    does not hide `device`'s own sale: PostgreSQL is asked for it. One Redis round trip, then,
-    for the ids it cannot answer alone, one query for applied sales (with their items) and one
-    for rejected ones."""
+    does not hide `device`'s own sale: PostgreSQL is asked for it. One Redis round trip, then at
+    most one PostgreSQL session: applied sales (with their items) for the ids Redis cannot
+    answer alone or holds without the sale, rejected ones for the ids it does not hold."""
     external_ids = list(dict.fromkeys(external_ids))  # each once, however often asked
     records = {
         external_id: record
@@ -26,23 +27,33 @@ def sale_records(intake, sessions, external_ids: list[str], device: str | None =
     missing = [external_id for external_id in external_ids if external_id not in records]
     if missing:
         with sessions() as session:
-            records |= applied_sales(session, missing) | rejected_sales(session, missing)
+            return _with_sales(session, records, missing) | rejected_sales(session, missing)
     return with_sales(sessions, records)
 
 
 def with_sales(sessions, records: dict[str, dict]) -> dict[str, dict]:
     """`records` with the sale filled in from PostgreSQL for each applied one that lacks it."""
-    wanted = [
-        external_id for external_id, record in records.items() if record["status"] == "applied" and "sale" not in record
-    ]
-    if not wanted:
+    if not any(_lacks_sale(record) for record in records.values()):
         return records
     with sessions() as session:
-        found = applied_sales(session, wanted)
-    return {
-        external_id: {**record, "sale": found[external_id]["sale"]} if external_id in found else record
+        return _with_sales(session, records)
+
+
+def _lacks_sale(record: dict) -> bool:
+    return record["status"] == "applied" and "sale" not in record
+
+
+def _with_sales(session, records: dict[str, dict], missing: Sequence[str] = ()) -> dict[str, dict]:
+    """`records` with their sales filled in, plus the applied ones among `missing`, in one query."""
+    wanted = [external_id for external_id, record in records.items() if _lacks_sale(record)]
+    found = applied_sales(session, [*wanted, *missing])
+    filled = {
+        external_id: {**record, "sale": found[external_id]["sale"]}
+        if _lacks_sale(record) and external_id in found
+        else record
         for external_id, record in records.items()
     }
+    return filled | {external_id: found[external_id] for external_id in missing if external_id in found}
 
 
 def sale_record(intake, sessions, external_id: str) -> dict | None:

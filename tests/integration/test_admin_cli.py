@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -15,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from domain.sale import Sale
 from postgres import catalog, tokens
 from postgres.apply import apply_isolating
 from postgres.tables import Product, StockAlert
-from tests.builders import line, sale
+from tests import builders
+from tests.builders import add_product, line, sale
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -44,9 +43,9 @@ def salesync(settings, sessions):
 
 
 def record(intake, raw: dict) -> str:
-    """Record a sale as intake does, received now."""
+    """Record a sale as intake does, received now; its external_id."""
     raw = {**raw, "received_at": datetime.now(UTC).isoformat()}
-    intake.record(Sale.from_dict(raw), hashlib.sha256(repr(raw).encode()).hexdigest())
+    builders.record(intake, raw)
     return raw["external_id"]
 
 
@@ -208,16 +207,7 @@ def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(sal
 
 
 def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(salesync, sessions, intake):
-    with sessions.begin() as session:
-        milk = catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal(10),
-            reorder_level=Decimal(0),
-        ).id
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10")
     applied = record(intake, sale(line(milk, quantity="2", unit_price="0.99")))
     rejected = record(intake, sale(line(424242)))
     apply(intake, sessions)
@@ -246,16 +236,7 @@ def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(sales
 
 
 def test_check_reports_sales_recorded_but_not_applied_until_they_are(salesync, sessions, intake):
-    with sessions.begin() as session:
-        milk = catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal(10),
-            reorder_level=Decimal(0),
-        ).id
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10")
     waiting = record(intake, sale(line(milk), device="till-1"))
     lost = record(intake, sale(line(milk), device="till-2"))
     intake.claim("worker-a", 100, 60_000)  # taken by a worker, not yet applied
@@ -362,16 +343,7 @@ def test_status_json_is_the_same_document_on_one_line(salesync, sessions, intake
 
 
 def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync, sessions, intake):
-    with sessions.begin() as session:
-        milk = catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal(10),
-            reorder_level=Decimal(0),
-        ).id
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10")
     waiting = record(intake, sale(line(milk), device="till-1"))
     intake.claim("worker-a", 100, 60_000)
     old = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import redis
 
-from postgres import catalog
 from recovery import reconcile
 from redis_queue.intake import Intake
-from tests.builders import line, sale
+from tests.builders import add_product, line, sale
 from tests.integration.test_admin_cli import apply, record
 
 
@@ -26,16 +23,7 @@ class SettlesBeforeStreamRead(redis.Redis):
 
 
 def test_a_sale_settled_while_the_check_runs_is_not_reported_unsettled(sessions, intake, settings):
-    with sessions.begin() as session:
-        milk = catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal(10),
-            reorder_level=Decimal(0),
-        ).id
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10")
     external_id = record(intake, sale(line(milk)))
     client = SettlesBeforeStreamRead.from_url(settings.redis_url)
     client.settle = lambda: apply(intake, sessions)
@@ -51,16 +39,7 @@ def test_a_sale_settled_while_the_check_runs_is_not_reported_unsettled(sessions,
 
 
 def test_a_sale_applied_whose_record_still_says_queued_is_reported(sessions, intake):
-    with sessions.begin() as session:
-        milk = catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal(10),
-            reorder_level=Decimal(0),
-        ).id
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10")
     external_id = record(intake, sale(line(milk)))
     apply(intake, sessions)
     intake.redis.hset(intake.record_key(external_id), "status", "queued")  # as if its settle was lost
