@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from cli.services import connect, publish_tokens, resolve
 from cli.supervise import supervise
 from config.settings import Settings
 from domain.sale import canonical_uuid
-from postgres import tokens
+from postgres import catalog, tokens
 from postgres.engine import make_engine, make_sessions, migrate
 from recovery import replay
 
@@ -130,12 +131,18 @@ def token(args, settings: Settings) -> int:
         with make_sessions(engine).begin() as session:
             if args.action == "create":
                 try:
-                    print(tokens.create(session, args.device, args.admin, keep_old=args.keep_old))
-                except tokens.TokenError as error:
+                    print(tokens.create(session, args.device, args.admin, keep_old=args.keep_old, store=args.store))
+                except catalog.UnknownStore as error:
+                    print(f"salesync: {error}", file=sys.stderr)
+                    return 2
+                except tokens.ActiveToken as error:
                     print(
                         f"salesync: {error} (or pass --keep-old to keep it active too, while the tills change over)",
                         file=sys.stderr,
                     )
+                    return 1
+                except tokens.TokenError as error:
+                    print(f"salesync: {error}", file=sys.stderr)
                     return 1
             elif args.action == "revoke" and args.id is not None:
                 if not tokens.revoke_id(session, args.id, datetime.now(UTC)):
@@ -153,6 +160,7 @@ def token(args, settings: Settings) -> int:
                         "admin" if row.is_admin else "device",
                         "revoked" if row.revoked_at else "active",
                         row.created_at,
+                        row.store,
                     )
                     for row in tokens.all_tokens(session)
                 ]
@@ -165,14 +173,38 @@ def token(args, settings: Settings) -> int:
                                 "role": role,
                                 "state": state,
                                 "created_at": created.isoformat(),
+                                "store": store,
                             }
-                            for id_, device, role, state, created in listed
+                            for id_, device, role, state, created, store in listed
                         ]
                     )
                 else:
-                    for id_, device, role, state, created in listed:
-                        print(f"{id_}\t{device}\t{role}\t{state}\t{created:%Y-%m-%d %H:%M}")
+                    for id_, device, role, state, created, store in listed:
+                        print(f"{id_}\t{device}\t{role}\t{state}\t{created:%Y-%m-%d %H:%M}\t{store}")
         publish_tokens(settings)
+    return 0
+
+
+def store_command(args, settings: Settings) -> int:
+    """`store create CODE --name NAME` (exit 1 if the code is taken, 2 if it is not a code) and `store list`."""
+    if args.action == "create" and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", args.code):
+        print(f"salesync: {args.code!r} is not a store code: 1-32 of A-Z a-z 0-9 - _", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        sessions, _ = connect(settings, stack, with_redis=False, upgrade=args.action == "create")
+        with sessions.begin() as session:
+            if args.action == "create":
+                try:
+                    catalog.create_store(session, args.code, args.name)
+                except catalog.StoreTaken as error:
+                    print(f"salesync: {error}", file=sys.stderr)
+                    return 1
+                print(args.code)
+            elif args.json:
+                admin.print_json([{"code": s.code, "name": s.name} for s in catalog.list_stores(session)])
+            else:
+                for store in catalog.list_stores(session):
+                    print(f"{store.code}\t{store.name}")
     return 0
 
 
@@ -264,13 +296,14 @@ def parser() -> argparse.ArgumentParser:
     create = actions.add_parser("create", help="print a new token alone on stdout")
     create.add_argument("--device", required=True)
     create.add_argument("--admin", action="store_true")
+    create.add_argument("--store", default="main", help="the device's store, whose stock its sales take (default main)")
     create.add_argument(
         "--keep-old",
         action="store_true",
         help="keep the device's active token active too (rotation: revoke it by id later)",
     )
     list_tokens = actions.add_parser(
-        "list", help="every token ever issued, without the secret: id, device, role, state, created"
+        "list", help="every token ever issued, without the secret: id, device, role, state, created, store"
     )
     list_tokens.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
     revoke = actions.add_parser("revoke", help="revoke a device's active tokens, or one token by id")
@@ -278,6 +311,14 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--device", help="revoke every active token of this device")
     which.add_argument("--id", type=int, help="revoke this one token (its id in `token list`)")
     token_parser.set_defaults(handler=token)
+    store_parser = commands.add_parser("store", help="create or list stores (locations with their own stock)")
+    store_actions = store_parser.add_subparsers(dest="action", required=True)
+    new_store = store_actions.add_parser("create", help="create a store; prints its code")
+    new_store.add_argument("code", help="1-32 of A-Z a-z 0-9 - _, unique")
+    new_store.add_argument("--name", required=True)
+    list_stores = store_actions.add_parser("list", help="every store: code, name")
+    list_stores.add_argument("--json", action="store_true", help="a JSON list of objects on stdout, for scripts")
+    store_parser.set_defaults(handler=store_command)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=migrate_command)
     admin.add_commands(commands)
     listing = commands.add_parser("rejected", help="list rejected sales: external_id, device, received_at, reason")

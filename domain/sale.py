@@ -27,14 +27,27 @@ class Line:
     new_product: NewProduct | None = None
 
 
+MAIN_STORE = "main"
+SALE, RETURN = "sale", "return"  # a Sale's kinds
+
+
 @dataclass(frozen=True)
 class Sale:
+    """A sale, or a return (kind RETURN: its lines are what came back, its total the refund)."""
+
     external_id: str
     device: str  # who posted it, from the API token
     source_device: str  # what the till says it is
     client_timestamp: datetime
     received_at: datetime
     lines: tuple[Line, ...]
+    store: str = MAIN_STORE  # the device's store when the sale was recorded
+    kind: str = SALE
+    original_external_id: str | None = None  # a return's original sale, if the till named it
+
+    @property
+    def is_return(self) -> bool:
+        return self.kind == RETURN
 
     @property
     def price_time(self) -> datetime:
@@ -50,6 +63,9 @@ class Sale:
             "client_timestamp": self.client_timestamp.isoformat(),
             "received_at": self.received_at.isoformat(),
             "lines": [_line_to_dict(line) for line in self.lines],
+            "store": self.store,
+            "kind": self.kind,
+            "original_external_id": self.original_external_id,
         }
 
     @classmethod
@@ -61,6 +77,10 @@ class Sale:
             client_timestamp=datetime.fromisoformat(data["client_timestamp"]),
             received_at=datetime.fromisoformat(data["received_at"]),
             lines=tuple(_line_from_dict(line) for line in data["lines"]),
+            # Sales queued before stores and returns existed hold none of these.
+            store=data.get("store", MAIN_STORE),
+            kind=data.get("kind", SALE),
+            original_external_id=data.get("original_external_id"),
         )
 
 

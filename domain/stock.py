@@ -1,4 +1,5 @@
-"""What applying sales does to products: prices, totals, stock, price suggestions, low-stock alerts."""
+"""What applying sales and returns does to products: prices, totals, stock per store, price
+suggestions, low-stock alerts, and how much of a sale may come back."""
 
 from __future__ import annotations
 
@@ -7,21 +8,33 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from domain.money import EXACT
+from domain.money import EXACT, format_quantity
 from domain.sale import Sale
+
+StockKey = tuple[int, str]  # (product id, store code): where stock is kept
 
 
 @dataclass(frozen=True)
 class ProductState:
-    """A product's state as the apply step locked it."""
+    """A product's prices as the apply step read them (stock is kept per store: StockLevel)."""
 
     id: int
     is_volatile: bool
     unit_price: Decimal | None
-    stock: Decimal
     reorder_level: Decimal
     price_set_at: datetime | None = None  # Sale.price_time of the sale that set a volatile price
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """A product's stock in one store, as it stands after a change."""
+
+    product_id: int
+    store: str
+    stock: Decimal
+    reorder_level: Decimal
     has_open_alert: bool = False
+    is_volatile: bool = False  # a volatile product's stock is not tracked: it never alerts
 
 
 class SaleRejected(Exception):
@@ -40,22 +53,15 @@ class PricedLine:
 class PricedSale:
     sale: Sale
     lines: tuple[PricedLine, ...]
-    total: Decimal
-
-
-@dataclass(frozen=True)
-class StockFellBelowReorder:
-    product_id: int
-    stock: Decimal
-    reorder_level: Decimal
+    total: Decimal  # a return's is the refund: positive too
 
 
 @dataclass
 class Effects:
-    """What a batch of sales changes: only products that changed appear."""
+    """What a batch of sales and returns changes: only what changed appears."""
 
-    products: dict[int, ProductState] = field(default_factory=dict)
-    alerts: list[StockFellBelowReorder] = field(default_factory=list)
+    products: dict[int, ProductState] = field(default_factory=dict)  # new volatile price suggestions
+    stock: dict[StockKey, Decimal] = field(default_factory=dict)  # net stock moves of tracked products
 
 
 def price_sale(sale: Sale, products: Mapping[int, ProductState], ids_by_sku: Mapping[str, int]) -> PricedSale:
@@ -79,34 +85,66 @@ def _price_line(line, products, ids_by_sku) -> PricedLine:
 
 
 def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, ProductState]) -> Effects:
-    """Stock down for tracked products (negative allowed), newest price kept for volatile ones."""
-    changed: dict[int, ProductState] = {}
+    """Tracked stock down by a sale and up by a return, in the sale's store (negative allowed);
+    the newest sold price kept for volatile products (a return never sets one)."""
+    effects = Effects()
     for priced in sales:
+        sale = priced.sale
         for line in priced.lines:
-            product = changed.get(line.product_id) or products[line.product_id]
-            sold = _sell(product, line, priced.sale.price_time)
-            if sold is not product:
-                changed[line.product_id] = sold
-    return Effects(changed, [alert for p in changed.values() if (alert := _low_stock(p))])
+            product = effects.products.get(line.product_id) or products[line.product_id]
+            if not product.is_volatile:
+                key = (line.product_id, sale.store)
+                moved = line.quantity if sale.is_return else -line.quantity
+                effects.stock[key] = EXACT.add(effects.stock.get(key, Decimal(0)), moved)
+            elif not sale.is_return and (product.price_set_at is None or sale.price_time > product.price_set_at):
+                # An old offline sale arriving late must not overwrite a newer price.
+                effects.products[line.product_id] = replace(
+                    product, unit_price=line.unit_price, price_set_at=sale.price_time
+                )
+    return effects
 
 
-def _sell(product: ProductState, line: PricedLine, sold_at: datetime) -> ProductState:
-    if not product.is_volatile:
-        return replace(product, stock=EXACT.subtract(product.stock, line.quantity))
-    if product.price_set_at is None or sold_at > product.price_set_at:
-        # An old offline sale arriving late must not overwrite a newer price.
-        return replace(product, unit_price=line.unit_price, price_set_at=sold_at)
-    return product
+def alert_changes(levels: Iterable[StockLevel]) -> tuple[list[StockLevel], list[StockLevel]]:
+    """Which stock levels raise a low-stock alert (below the reorder level, none open for that
+    product and store) and which resolve theirs (back at or above it)."""
+    raised, resolved = [], []
+    for level in levels:
+        if level.is_volatile:
+            continue
+        low = level.stock < level.reorder_level
+        if low and not level.has_open_alert:
+            raised.append(level)
+        elif not low and level.has_open_alert:
+            resolved.append(level)
+    return raised, resolved
 
 
-def _low_stock(product: ProductState) -> StockFellBelowReorder | None:
-    if product.is_volatile or product.has_open_alert or product.stock >= product.reorder_level:
-        return None
-    return StockFellBelowReorder(product.id, product.stock, product.reorder_level)
+def adjust_stock(level: StockLevel, quantity: Decimal) -> StockLevel:
+    """An operator's signed stock adjustment in one store."""
+    return replace(level, stock=EXACT.add(level.stock, quantity))
 
 
-def adjust_stock(product: ProductState, quantity: Decimal) -> tuple[ProductState, StockFellBelowReorder | None, bool]:
-    """An operator's signed stock adjustment: the new state, an alert to open, whether to resolve one."""
-    adjusted = replace(product, stock=EXACT.add(product.stock, quantity))
-    resolves = product.has_open_alert and adjusted.stock >= adjusted.reorder_level
-    return adjusted, _low_stock(adjusted), resolves
+@dataclass
+class Returnable:
+    """What one original sale sold and what applied returns already brought back, by product."""
+
+    sold: dict[int, Decimal]
+    returned: dict[int, Decimal] = field(default_factory=dict)
+
+
+def take_return(original_id: str, returnable: Returnable, priced: PricedSale) -> None:
+    """Count a return against its original (in `returnable`, updated); SaleRejected if it would
+    bring back more of a product than the original sold, with this and earlier returns together."""
+    wanted: dict[int, Decimal] = {}
+    for line in priced.lines:
+        wanted[line.product_id] = EXACT.add(wanted.get(line.product_id, Decimal(0)), line.quantity)
+    for product_id, quantity in sorted(wanted.items()):
+        sold = returnable.sold.get(product_id, Decimal(0))
+        before = returnable.returned.get(product_id, Decimal(0))
+        if EXACT.add(before, quantity) > sold:
+            raise SaleRejected(
+                f"return of {format_quantity(quantity)} x product {product_id} exceeds sale {original_id}: "
+                f"it sold {format_quantity(sold)} and {format_quantity(before)} came back before"
+            )
+    for product_id, quantity in wanted.items():
+        returnable.returned[product_id] = EXACT.add(returnable.returned.get(product_id, Decimal(0)), quantity)

@@ -12,22 +12,40 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, exists, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from domain.sale import Failures, NewProduct, Sale
-from domain.stock import Effects, PricedSale, ProductState, SaleRejected, apply_sales, price_sale
+from domain.sale import RETURN, Failures, NewProduct, Sale
+from domain.stock import (
+    Effects,
+    PricedSale,
+    ProductState,
+    Returnable,
+    SaleRejected,
+    apply_sales,
+    price_sale,
+    take_return,
+)
 from postgres import statuses as records
 from postgres import tables
-from postgres.catalog import open_alerts
+from postgres.catalog import move_stock
 
 log = logging.getLogger(__name__)
 
 
-def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[str, dict]:
-    """Apply what is new among `raw_sales` (Sale.to_dict() values); return every sale's status."""
+def apply_batch(
+    session: Session,
+    raw_sales: list[dict],
+    now: datetime,
+    waited: Callable[[str], float] = lambda external_id: 0.0,
+    grace: float = 3600.0,
+) -> dict[str, dict]:
+    """Apply what is new among `raw_sales` (Sale.to_dict() values); return every sale's status.
+    A return whose original sale is not applied yet gets the status WAITING (it stays queued)
+    until `waited(external_id)` (seconds since it first waited) reaches `grace`; then it is
+    rejected."""
     sales: dict[str, Sale] = {}
     fingerprints: dict[str, str | None] = {}
     for raw in raw_sales:
@@ -35,7 +53,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
         fingerprints.setdefault(raw["external_id"], raw.get("fingerprint"))
     statuses = records.applied_sales(session, list(sales)) | records.rejected_sales(session, list(sales), lock=True)
     todo = [sale for external_id, sale in sorted(sales.items()) if external_id not in statuses]
-    # Prices come from a plain read: the product rows are locked only at the end, for the stock
+    # Prices come from a plain read: the stock rows are locked only at the end, for the stock
     # update, so a hot product is held for a few statements instead of the whole batch.
     products = _read_products(
         session,
@@ -56,6 +74,7 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
             priced.append(price_sale(sale, products, ids_by_sku))
         except SaleRejected as reason:
             rejected[sale.external_id] = str(reason)
+    priced, waiting = _check_returns(session, priced, rejected, waited, grace)
     inserted = _insert_sales(session, priced, fingerprints, now)
     fresh = [p for p in priced if p.sale.external_id in inserted]
     _insert_items(session, fresh, inserted)
@@ -63,15 +82,104 @@ def apply_batch(session: Session, raw_sales: list[dict], now: datetime) -> dict[
         session,
         [({**sales[eid].to_dict(), "fingerprint": fingerprints[eid]}, reason) for eid, reason in rejected.items()],
     )
-    locked = _read_products(session, {line.product_id for p in fresh for line in p.lines}, lock=True)
-    _write_effects(session, apply_sales(fresh, locked))
+    volatile = {line.product_id for p in fresh for line in p.lines if products[line.product_id].is_volatile}
+    _write_effects(session, apply_sales(fresh, products | _read_products(session, volatile, lock=True)), products)
     session.flush()
     late = [p.sale.external_id for p in priced if p.sale.external_id not in inserted]  # applied by a racing worker
     statuses |= {p.sale.external_id: records.sold_view(p, now, fingerprints[p.sale.external_id]) for p in fresh}
     statuses |= records.applied_sales(session, late)
     for eid, why in rejected.items():
         statuses[eid] = records.rejected_status(sales[eid].device, sales[eid].received_at, why, fingerprints[eid])
-    return {eid: _refuse_if_another(status, sales[eid], fingerprints[eid]) for eid, status in statuses.items()}
+    refused = {eid: _refuse_if_another(status, sales[eid], fingerprints[eid]) for eid, status in statuses.items()}
+    return refused | {eid: records.waiting_status(sales[eid], original) for eid, original in waiting.items()}
+
+
+def _check_returns(
+    session: Session,
+    priced: list[PricedSale],
+    rejected: dict[str, str],
+    waited: Callable[[str], float],
+    grace: float,
+) -> tuple[list[PricedSale], dict[str, str]]:
+    """Hold each return that names its original to what that sale sold, this batch's and earlier
+    applied returns included. The originals' rows are locked first (sorted), so two batches
+    returning against one original take turns. Returns what may apply, and the returns left
+    waiting for their original (external_id -> the original's). `rejected` gains the rest."""
+    originals = sorted({p.sale.original_external_id for p in priced if p.sale.original_external_id})
+    if not originals:
+        return priced, {}
+    in_batch = {p.sale.external_id: p for p in priced if not p.sale.is_return}
+    found = _returnable(session, [eid for eid in originals if eid not in in_batch])
+    for eid in originals:
+        if eid in in_batch:
+            found[eid] = ("sale", _sold(in_batch[eid]))
+    gone = set(records.rejected_sales(session, [eid for eid in originals if eid not in found]))
+    kept, waiting = [], {}
+    for p in priced:  # a sale of this batch comes before the returns of it: stock order is not at stake
+        original = p.sale.original_external_id
+        if original is None:
+            kept.append(p)
+        elif original in found:
+            kind, returnable = found[original]
+            try:
+                if kind != "sale":
+                    raise SaleRejected(f"original sale {original} is a return, not a sale")
+                take_return(original, returnable, p)
+                kept.append(p)
+            except SaleRejected as reason:
+                rejected[p.sale.external_id] = str(reason)
+        elif original in gone:
+            rejected[p.sale.external_id] = f"original sale {original} was rejected; nothing of it can come back"
+        elif waited(p.sale.external_id) >= grace:
+            rejected[p.sale.external_id] = (
+                f"original sale {original} not found: it was not applied within {grace:g} s of this return"
+            )
+        else:
+            waiting[p.sale.external_id] = original
+    return kept, waiting
+
+
+def _sold(priced: PricedSale) -> Returnable:
+    sold: dict[int, Decimal] = {}
+    for line in priced.lines:
+        sold[line.product_id] = sold.get(line.product_id, Decimal(0)) + line.quantity
+    return Returnable(sold)
+
+
+def _returnable(session: Session, originals: list[str]) -> dict[str, tuple[str, Returnable]]:
+    """Applied originals, locked, by external_id: their kind and what they sold and got back."""
+    if not originals:
+        return {}
+    s = tables.Sale
+    # NO KEY UPDATE: conflicts with itself (returns take turns), not with anything a sale does.
+    locked = session.execute(
+        select(s.external_id, s.kind)
+        .where(s.external_id.in_(originals))
+        .order_by(s.external_id)
+        .with_for_update(key_share=True)
+    ).all()
+    found = {row.external_id: (row.kind, Returnable({})) for row in locked}
+    if not found:
+        return {}
+    i = tables.SaleItem
+    sold = session.execute(
+        select(s.external_id, i.product_id, func.sum(i.quantity))
+        .join(i, i.sale_id == s.id)
+        .where(s.external_id.in_(found))
+        .group_by(s.external_id, i.product_id)
+    )
+    for external_id, product_id, quantity in sold:
+        found[external_id][1].sold[product_id] = quantity
+    # Read after the lock: every return of these originals committed before it is counted.
+    returned = session.execute(
+        select(s.original_external_id, i.product_id, func.sum(i.quantity))
+        .join(i, i.sale_id == s.id)
+        .where(s.original_external_id.in_(found), s.kind == RETURN)
+        .group_by(s.original_external_id, i.product_id)
+    )
+    for original, product_id, quantity in returned:
+        found[original][1].returned[product_id] = quantity
+    return found
 
 
 def _refuse_if_another(stored: dict, sale: Sale, fingerprint: str | None) -> dict:
@@ -131,7 +239,6 @@ def _create_products(session: Session, sales: list[Sale]) -> dict[str, int]:
             "sku": sku,
             "name": p.name,
             "is_volatile": p.is_volatile,
-            "stock": Decimal(0),
             "unit_price": p.unit_price if p.unit_price is not None else sold_at,
             "reorder_level": p.reorder_level,
         }
@@ -147,8 +254,7 @@ def _read_products(session: Session, ids: set[int], lock: bool = False) -> dict[
     if not ids:
         return {}
     p = tables.Product
-    open_alert = exists().where(tables.StockAlert.product_id == p.id, tables.StockAlert.status == "open")
-    query = select(p.id, p.is_volatile, p.unit_price, p.stock, p.reorder_level, p.price_set_at, open_alert)
+    query = select(p.id, p.is_volatile, p.unit_price, p.reorder_level, p.price_set_at)
     query = query.where(p.id.in_(ids)).order_by(p.id)
     if lock:
         # Fixed lock order (by id) so workers applying overlapping batches never deadlock. NO KEY
@@ -173,6 +279,9 @@ def _insert_sales(
             "updated_at": now,
             "total": p.total,
             "fingerprint": fingerprints[p.sale.external_id],
+            "store": p.sale.store,
+            "kind": p.sale.kind,
+            "original_external_id": p.sale.original_external_id,
         }
         for p in priced
     ]
@@ -197,6 +306,8 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
             "unit_price": line.unit_price,
             "subtotal": line.subtotal,
             "sold_at": p.sale.client_timestamp,
+            "store": p.sale.store,
+            "is_return": p.sale.is_return,
         }
         for p in priced
         for line in p.lines
@@ -206,29 +317,28 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
         session.execute(insert(core(tables.RollupPending)), [{"sale_id": sale_ids[p.sale.external_id]} for p in priced])
 
 
-_UPDATE_PRODUCTS = text("""
+_UPDATE_PRICES = text("""
     UPDATE products AS p
-    SET stock = v.stock, unit_price = v.unit_price, price_set_at = v.price_set_at, updated_at = now()
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:stocks AS numeric[]), CAST(:prices AS numeric[]),
-                CAST(:set_at AS timestamptz[])) AS v (id, stock, unit_price, price_set_at)
+    SET unit_price = v.unit_price, price_set_at = v.price_set_at, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:prices AS numeric[]), CAST(:set_at AS timestamptz[]))
+        AS v (id, unit_price, price_set_at)
     WHERE p.id = v.id
 """)
 
 
-def _write_effects(session: Session, effects: Effects) -> None:
-    """Every changed product in one statement, whatever the batch touched."""
+def _write_effects(session: Session, effects: Effects, products: dict[int, ProductState]) -> None:
+    """Every new price in one statement, every stock move in another, whatever the batch touched."""
     if effects.products:
         changed = sorted(effects.products.values(), key=lambda product: product.id)
         session.execute(
-            _UPDATE_PRODUCTS,
+            _UPDATE_PRICES,
             {
                 "ids": [product.id for product in changed],
-                "stocks": [product.stock for product in changed],
                 "prices": [product.unit_price for product in changed],
                 "set_at": [product.price_set_at for product in changed],
             },
         )
-    open_alerts(session, effects.alerts)
+    move_stock(session, effects.stock, {pid: product.reorder_level for pid, product in products.items()})
 
 
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}

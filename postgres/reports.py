@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from domain.money import format_amount, format_quantity
 from postgres import rollup
 from postgres.statuses import timestamp
-from postgres.tables import Product, RejectedSale, Sale, StockAlert
+from postgres.tables import Product, RejectedSale, Sale, StockAlert, StockLevel
 
 TOP_SELLERS = 10
 LISTED = 50  # open alerts listed at most (the count is always exact)
@@ -36,9 +36,13 @@ def open_alert_count(session: Session) -> int:
 
 def open_alerts(session: Session) -> tuple[int, list[dict]]:
     """How many alerts are open, and the LISTED newest of them."""
+    level = func.coalesce(StockLevel.quantity, 0)  # the store's stock now
     query = (
-        select(StockAlert, Product)
+        select(StockAlert, Product, level)
         .join(Product, Product.id == StockAlert.product_id)
+        .outerjoin(
+            StockLevel, (StockLevel.product_id == StockAlert.product_id) & (StockLevel.store == StockAlert.store)
+        )
         .where(StockAlert.status == "open")
     )
     count = open_alert_count(session)
@@ -49,11 +53,12 @@ def open_alerts(session: Session) -> tuple[int, list[dict]]:
             "product": product.id,
             "sku": product.sku,
             "name": product.name,
-            "stock": format_quantity(product.stock),
+            "store": alert.store,
+            "stock": format_quantity(stock),
             "reorder_level": format_quantity(product.reorder_level),
             "raised_at": timestamp(alert.raised_at),
         }
-        for alert, product in rows
+        for alert, product, stock in rows
     ]
 
 

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.money import format_amount, format_quantity
+from domain.sale import RETURN
+from domain.sale import Sale as DomainSale
 from domain.stock import PricedSale
 from postgres.tables import RejectedSale, Sale, SaleItem
 
@@ -26,6 +28,12 @@ class Sold(NamedTuple):
     client_timestamp: datetime
     synced_at: datetime
     total: Decimal
+    store: str
+    kind: str
+    original_external_id: str | None
+
+
+WAITING = "waiting"  # a return whose original sale is not applied yet: it stays queued, at the back
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -34,10 +42,12 @@ def timestamp(value: datetime | None) -> str | None:
 
 def sale_view(sale: Sale | Sold, items: list) -> dict:
     """A sale as the API shows it, from stored rows or from what apply just wrote."""
-    return {
+    view = {
         "external_id": sale.external_id,
         "device": sale.device,
         "source_device": sale.source_device,
+        "store": sale.store,
+        "kind": sale.kind,
         "client_timestamp": timestamp(sale.client_timestamp),
         "synced_at": timestamp(sale.synced_at),
         "total": format_amount(sale.total),
@@ -51,11 +61,24 @@ def sale_view(sale: Sale | Sold, items: list) -> dict:
             for item in items
         ],
     }
+    if sale.kind == RETURN:
+        view["original_external_id"] = sale.original_external_id
+    return view
 
 
 def sold_view(priced: PricedSale, synced_at: datetime, fingerprint: str | None) -> dict:
     sale = priced.sale
-    sold = Sold(sale.external_id, sale.device, sale.source_device, sale.client_timestamp, synced_at, priced.total)
+    sold = Sold(
+        sale.external_id,
+        sale.device,
+        sale.source_device,
+        sale.client_timestamp,
+        synced_at,
+        priced.total,
+        sale.store,
+        sale.kind,
+        sale.original_external_id,
+    )
     return applied_status(sale.received_at, sale_view(sold, list(priced.lines)), fingerprint)
 
 
@@ -104,6 +127,11 @@ def rejected_status(device: str, received_at: datetime, reason: str, fingerprint
         "error": reason,
         "fingerprint": fingerprint,
     }
+
+
+def waiting_status(sale: DomainSale, original: str) -> dict:
+    """Not a final status: the worker puts the return back in the queue (Intake.settle)."""
+    return {"status": WAITING, "device": sale.device, "received_at": timestamp(sale.received_at), "original": original}
 
 
 def is_another_sale(stored: dict, device: str, fingerprint: str | None) -> bool:

@@ -33,6 +33,26 @@ def created() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
 
 
+MAIN_STORE = "main"  # the store a migration created; every device and stock row without one is here
+
+
+def store_code(checked: bool = False) -> Mapped[str]:
+    """A column naming a store by its code; without a store given, `main`. `checked`: a foreign key
+    (where a store is chosen; rows copied from a checked one need no second check)."""
+    if checked:
+        return mapped_column(String(32), ForeignKey("stores.code"), server_default=MAIN_STORE)
+    return mapped_column(String(32), server_default=MAIN_STORE)
+
+
+class Store(Base):
+    """A location with its own stock: a shop, a warehouse. Its code is its name in the API."""
+
+    __tablename__ = "stores"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = created()
+
+
 class Product(Base):
     __tablename__ = "products"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,9 +61,19 @@ class Product(Base):
     is_volatile: Mapped[bool] = mapped_column(default=False)
     unit_price: Mapped[Price | None]
     price_set_at: Mapped[datetime | None]  # client time of the sale that set a volatile price
-    stock: Mapped[Stock] = mapped_column(default=Decimal(0))
     reorder_level: Mapped[Quantity] = mapped_column(default=Decimal(0))
     created_at: Mapped[datetime] = created()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class StockLevel(Base):
+    """A product's stock in one store. A pair without a row has none (0); sales and returns
+    create the row on first use. The product's stock is the sum over its rows."""
+
+    __tablename__ = "stock_levels"
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    store: Mapped[str] = mapped_column(String(32), ForeignKey("stores.code"), primary_key=True)
+    quantity: Mapped[Stock] = mapped_column(default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
@@ -61,6 +91,11 @@ class Sale(Base):
     # The payload's identity at intake: restores the intake record if Redis has lost it, so a
     # retry is still told 200 and a different sale under the same external_id 422.
     fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The store of the posting device when the sale was recorded: moving a device later moves no sale.
+    store: Mapped[str] = store_code()
+    kind: Mapped[str] = mapped_column(String(6), server_default="sale")  # "sale" or "return"
+    # A return's original sale, when the till named it: what it may bring back is bounded by it.
+    original_external_id: Mapped[str | None] = mapped_column(UUID(as_uuid=False), index=True)
 
 
 class SaleItem(Base):
@@ -73,16 +108,20 @@ class SaleItem(Base):
     sale_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     sold_at: Mapped[datetime]  # the sale's client_timestamp: when it happened, for reports
+    store: Mapped[str] = store_code()  # the sale's, copied: the rollup reads items alone
+    is_return: Mapped[bool] = mapped_column(server_default=text("false"))  # counts negative in reports
     quantity: Mapped[Quantity]
     unit_price: Mapped[Price]
     subtotal: Mapped[Amount]
 
 
 class SalesDaily(Base):
-    """The analytics rollup: one row per product and day in the reporting time zone."""
+    """The analytics rollup: one row per product, store and day in the reporting time zone; net of
+    returns, with sale_count counting sales only."""
 
     __tablename__ = "sales_daily"
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     quantity: Mapped[Decimal] = mapped_column(Numeric(38, 3))
     revenue: Mapped[Decimal] = mapped_column(Numeric(38, 7))
@@ -107,11 +146,18 @@ class RollupState(Base):
 class StockAlert(Base):
     __tablename__ = "stock_alerts"
     __table_args__ = (
-        # At most one open alert per product, whatever races.
-        Index("one_open_alert_per_product", "product_id", unique=True, postgresql_where=text("status = 'open'")),
+        # At most one open alert per product and store, whatever races.
+        Index(
+            "one_open_alert_per_product_store",
+            "product_id",
+            "store",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    store: Mapped[str] = store_code()
     stock: Mapped[Stock]
     reorder_level: Mapped[Quantity]
     status: Mapped[str] = mapped_column(String(10), default="open")
@@ -123,6 +169,7 @@ class StockAdjustment(Base):
     __tablename__ = "stock_adjustments"
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    store: Mapped[str] = store_code()
     quantity: Mapped[Quantity]
     reason: Mapped[str] = mapped_column(Text)
     stock_after: Mapped[Stock]
@@ -149,6 +196,7 @@ class ApiToken(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     device: Mapped[str] = mapped_column(String(100))
+    store: Mapped[str] = store_code(checked=True)  # the device's store: its sales take stock from there
     is_admin: Mapped[bool] = mapped_column(default=False)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
     created_at: Mapped[datetime] = created()

@@ -13,8 +13,8 @@ from postgres import rollup
 from postgres.statuses import timestamp
 from postgres.tables import Product
 from web.auth import authenticate
+from web.catalog import known_store, product_views
 from web.problems import ProblemError, invalid
-from web.views import product_view
 
 blueprint = Blueprint("analytics", __name__)
 DEFAULT_DAYS = 30
@@ -27,24 +27,29 @@ def sales_analytics():
     res = current_app.extensions["salesync"]
     query = parse_query(request.args, datetime.now(ZoneInfo(res.settings.timezone)).date())
     start, end, period, product_id, limit = query
+    store = request.args.get("store")  # all stores when absent
     with res.sessions() as session:
+        if store is not None:
+            known_store(session, store)
         product = None
         if product_id is not None:
             product = session.get(Product, product_id)
             if product is None:
                 raise ProblemError(404, "Not Found", f"No product {product_id}.")
+        days = rollup.daily_totals(session, start, end, product_id, store)
         body = {
-            "product": product and product_view(product),
+            "product": product and product_views(session, [product])[0],
             "period": period,
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
-            **totals(report(rollup.daily_totals(session, start, end, product_id), start, end, period)),
+            **totals(report(days, start, end, period)),
         }
+        if store is not None:
+            body["store"] = store
         if product_id is None:
-            body["products"] = [
-                {"product": product_view(p), **figures(q, r)}
-                for p, q, r in rollup.top_products(session, start, end, limit)
-            ]
+            top = rollup.top_products(session, start, end, limit, store)
+            views = product_views(session, [p for p, _, _ in top])
+            body["products"] = [{"product": view, **figures(q, r)} for view, (_, q, r) in zip(views, top)]
         body["as_of"] = timestamp(rollup.as_of(session))
     return body
 

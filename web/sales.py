@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.money import format_quantity
-from domain.sale import Line, NewProduct, Sale, canonical_uuid
+from domain.sale import SALE, Line, NewProduct, Sale, canonical_uuid
 from postgres.tokens import Caller
 from web import views
 from web.auth import authenticate
@@ -200,6 +200,9 @@ def to_sale(body: SaleIn, caller: Caller, now: datetime) -> Sale:
             )
             for item in body.items
         ),
+        store=caller.store,
+        kind=body.kind,
+        original_external_id=None if body.original_external_id is None else str(body.original_external_id),
     )
 
 
@@ -210,7 +213,9 @@ def fingerprint(body: SaleIn, caller: Caller) -> str:
     def plain(value):
         return format_quantity(value) if isinstance(value, Decimal) else str(value)
 
-    content = {"device": caller.device, **body.model_dump(exclude_none=True)}
+    # A sale's kind is left out, as before returns existed: a sale's fingerprint never changed.
+    left_out = {"kind"} if body.kind == SALE else None
+    content = {"device": caller.device, **body.model_dump(exclude_none=True, exclude=left_out)}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=plain).encode()).hexdigest()
 
 

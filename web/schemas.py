@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -100,6 +100,8 @@ def no_nul(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(no_nul)]
 Device = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(no_nul)]
+STORE_CODE = r"^[A-Za-z0-9_-]{1,32}$"
+StoreCode = Annotated[StrictStr, Field(pattern=STORE_CODE, description="A store's code: 1-32 of A-Z a-z 0-9 - _")]
 
 
 def aware(value: datetime) -> datetime:
@@ -159,6 +161,20 @@ class SaleIn(BaseModel):
     source_device: Device | None = None
     client_timestamp: Annotated[datetime, AfterValidator(aware)] | None = None
     items: Annotated[list[SaleItem], Field(min_length=1, max_length=MAX_ITEMS)]
+    kind: Literal["sale", "return"] = Field(
+        "sale", description="`return`: the items came back; quantities are what came back, the total is the refund"
+    )
+    original_external_id: UUID | None = Field(
+        None, description="A return's original sale: what may come back is bounded by what it sold"
+    )
+
+    @model_validator(mode="after")
+    def a_return_names_products(self) -> SaleIn:
+        if self.kind == "return" and any(item.product_data is not None for item in self.items):
+            raise ValueError("a return's items name products by id (product), never product_data")
+        if self.kind == "sale" and self.original_external_id is not None:
+            raise ValueError("only a return (kind: return) may name an original_external_id")
+        return self
 
 
 class StatusQueryIn(BaseModel):
@@ -174,11 +190,30 @@ class ProductIn(BaseModel):
     name: Text
     is_volatile: StrictBool = False
     unit_price: Price | None = None
-    stock: Level = Decimal(0)
+    stock: Level = Field(Decimal(0), description="Opening stock in the store `main`")
+    stock_by_store: dict[StoreCode, Level] | None = Field(None, description="Opening stock by store code")
     reorder_level: Level = Decimal(0)
+
+    @model_validator(mode="after")
+    def main_once(self) -> ProductIn:
+        if "stock" in self.model_fields_set and "main" in (self.stock_by_store or {}):
+            raise ValueError("give main's opening stock once: in stock or in stock_by_store, not both")
+        return self
+
+    def opening_stock(self) -> dict[str, Decimal]:
+        """Opening stock by store: `stock` goes to main unless stock_by_store gives main's."""
+        given = self.stock_by_store or {}
+        return given if "main" in given else {"main": self.stock, **given}
 
 
 class StockAdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     quantity: Level
     reason: Text
+    store: StoreCode = Field("main", description="The store whose stock changes")
+
+
+class StoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StoreCode
+    name: Text

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from functools import reduce
 
-from domain.money import format_amount, format_quantity
+from domain.money import EXACT, format_amount, format_quantity
 from postgres.statuses import applied_sales, rejected_sales, timestamp
-from postgres.tables import Product, StockAlert
+from postgres.tables import Product, StockAlert, Store
 
 
 def sale_records(intake, sessions, external_ids: list[str], device: str | None = None) -> dict[str, dict]:
@@ -71,24 +73,31 @@ def status_body(external_id: str, record: dict) -> dict:
     return body
 
 
-def product_view(product: Product) -> dict:
+def product_view(product: Product, stock: Mapping[str, Decimal]) -> dict:
+    """A product with its stock: `stock` by store code, summed into the product's stock."""
     return {
         "id": product.id,
         "sku": product.sku,
         "name": product.name,
         "is_volatile": product.is_volatile,
         "unit_price": None if product.unit_price is None else format_amount(product.unit_price),
-        "stock": format_quantity(product.stock),
+        "stock": format_quantity(reduce(EXACT.add, stock.values(), Decimal(0))),
+        "stock_by_store": {store: format_quantity(level) for store, level in sorted(stock.items())},
         "reorder_level": format_quantity(product.reorder_level),
         "created_at": timestamp(product.created_at),
         "updated_at": timestamp(product.updated_at),
     }
 
 
+def store_view(store: Store) -> dict:
+    return {"code": store.code, "name": store.name, "created_at": timestamp(store.created_at)}
+
+
 def alert_view(alert: StockAlert) -> dict:
     return {
         "id": alert.id,
         "product": alert.product_id,
+        "store": alert.store,
         "status": alert.status,
         "stock": format_quantity(alert.stock),
         "reorder_level": format_quantity(alert.reorder_level),
