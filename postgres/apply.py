@@ -374,6 +374,7 @@ def apply_isolating(
     now: datetime,
     failed: Callable[[str], Failures] = lambda external_id: Failures(MAX_ATTEMPTS, 0.0),
     grace: float = 3600.0,
+    waited: Callable[[str], float] = lambda external_id: 0.0,
 ) -> dict[str, dict]:
     """One transaction for the batch; if it fails, each sale alone, so one poison sale cannot hold
     up the others. A sale the database refuses is rejected with the reason. One that fails for no
@@ -384,10 +385,11 @@ def apply_isolating(
     If every sale of the batch failed alone, that looks like our fault (a bug, a bad deploy), not
     the sales': they stay queued (SystemFailure, retried) until they have also kept failing for
     `grace` seconds, so a bad deploy sets nothing aside while a batch made only of poison sales is
-    still set aside in the end."""
+    still set aside in the end. A return waits for its original for `grace` seconds by `waited`
+    (apply_batch)."""
     try:
         with sessions.begin() as session:
-            return apply_batch(session, raw_sales, now)
+            return apply_batch(session, raw_sales, now, waited, grace)
     except Exception as error:
         if is_ours(error):
             raise
@@ -397,7 +399,7 @@ def apply_isolating(
     for raw in raw_sales:
         try:
             with sessions.begin() as session:
-                statuses |= apply_batch(session, [raw], now)
+                statuses |= apply_batch(session, [raw], now, waited, grace)
         except Exception as refused:
             if is_ours(refused):
                 raise

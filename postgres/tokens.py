@@ -90,8 +90,7 @@ def publish(session: Session, client: redis.Redis, prefix: str) -> int:
     """Make Redis hold exactly the active tokens (PostgreSQL is the truth)."""
     rows = session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))).all()
     mapping = {
-        row.token_hash: json.dumps({"device": row.device, "is_admin": row.is_admin, "store": row.store})
-        for row in rows
+        row.token_hash: json.dumps({"device": row.device, "is_admin": row.is_admin, "store": row.store}) for row in rows
     }
     key = tokens_key(prefix)
     pipe = client.pipeline(transaction=True)

@@ -16,6 +16,7 @@ import redis
 from domain.sale import Failures, Sale
 
 GROUP = "appliers"
+WAITING = "waiting"  # postgres.statuses.WAITING: a return waiting for its original
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
 TOKEN_BUCKET = Path(__file__).with_name("token_bucket.lua").read_text()  # defines the Lua take()
 # Drop the group's consumers that hold no pending entry and were idle longer than ARGV[2] ms, in
@@ -154,7 +155,9 @@ class Intake:
 
     def settle(self, entries: list[Entry], outcomes: dict[str, dict]) -> None:
         """After commit: publish each sale's final status, then acknowledge and drop its entries.
-        An entry without an outcome stays pending, to be read again.
+        An entry without an outcome stays pending, to be read again. A return waiting for its
+        original sale (status "waiting") goes to the back of the stream, still queued, so the
+        sales behind it (its original among them, perhaps) are read first.
 
         A settled record is compact: the status, device, received_at, fingerprint (and a rejected
         sale's reason), never the applied sale itself, which PostgreSQL holds. Small fields keep
@@ -162,7 +165,12 @@ class Intake:
         record_ttl (docs/operations.md, sizing Redis)."""
         entry_ids = [entry.entry_id for entry in entries if entry.external_id in outcomes]
         pipe = self.redis.pipeline(transaction=True)
+        for entry in entries:
+            if outcomes.get(entry.external_id, {}).get("status") == WAITING:
+                pipe.xadd(self.stream, {"external_id": entry.external_id, "sale": json.dumps(entry.sale)})
         for external_id, status in outcomes.items():
+            if status["status"] == WAITING:
+                continue
             key = self.record_key(external_id)
             pipe.delete(key)  # drops the queued record's failed-attempt counts too
             pipe.hset(key, mapping=settled_record(status))
@@ -171,6 +179,17 @@ class Intake:
             pipe.xack(self.stream, GROUP, *entry_ids)
             pipe.xdel(self.stream, *entry_ids)
         pipe.execute()
+
+    def waited(self, external_id: str) -> float:
+        """Seconds since a return first waited for its original sale (0 on the first call)."""
+        key = self.record_key(external_id)
+        seconds, micros = self.redis.time()  # one clock for every worker host
+        now = seconds + micros / 1_000_000
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, "waiting_since", now)
+        pipe.hget(key, "waiting_since")
+        _, since = pipe.execute()
+        return max(0.0, now - float(since))
 
     def count_failure(self, external_id: str) -> Failures:
         """One more failed attempt to apply this sale: how many so far, and since when."""

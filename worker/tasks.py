@@ -43,6 +43,7 @@ def drain(self, trigger: str = "beat") -> dict:
             datetime.now(UTC),
             failed=res.intake.count_failure,
             grace=settings.set_aside_after,
+            waited=res.intake.waited,
         )
     except Exception as error:
         metrics.drained(trigger, batch=len(entries), retried=len(entries))
@@ -72,8 +73,9 @@ def drain(self, trigger: str = "beat") -> dict:
 
 def report(entries, statuses: dict[str, dict], trigger: str) -> dict[str, list[str]]:
     """Log one line per sale of the batch (never its payload) and group the external_ids by outcome.
-    A sale without a status stays queued: it is retried by a later drain."""
-    outcomes: dict[str, list[str]] = {"applied": [], "rejected": [], "retried": []}
+    A sale without a status stays queued: it is retried by a later drain; a return waiting for its
+    original went back to the end of the queue."""
+    outcomes: dict[str, list[str]] = {"applied": [], "rejected": [], "retried": [], "waiting": []}
     for entry in entries:
         status = statuses.get(entry.external_id, {})
         outcome = status.get("status", "retried")
