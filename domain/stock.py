@@ -119,11 +119,6 @@ def alert_changes(levels: Iterable[StockLevel]) -> tuple[list[StockLevel], list[
     return raised, resolved
 
 
-def adjust_stock(level: StockLevel, quantity: Decimal) -> StockLevel:
-    """An operator's signed stock adjustment in one store."""
-    return replace(level, stock=EXACT.add(level.stock, quantity))
-
-
 @dataclass
 class Returnable:
     """What one original sale sold and what applied returns already brought back, by product."""

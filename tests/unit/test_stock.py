@@ -1,4 +1,5 @@
-"""Applying sales to products: exact totals, stock, the newest volatile price, low-stock alerts."""
+"""Applying sales and returns to products: exact totals, stock by store, the newest volatile price,
+low-stock alerts, what may come back."""
 
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.sale import Line, NewProduct, Sale
+from domain.sale import RETURN, Line, NewProduct, Sale
 from domain.stock import (
     PricedLine,
     ProductState,
+    Returnable,
     SaleRejected,
-    StockFellBelowReorder,
-    adjust_stock,
+    StockLevel,
+    alert_changes,
     apply_sales,
     price_sale,
+    take_return,
 )
 
 pure = settings(database=None, deadline=None)
@@ -39,25 +42,14 @@ def hours(n: float) -> datetime:
     return NOON + timedelta(hours=n)
 
 
-def tracked(
-    product_id: int, *, price: str | None = "1.50", stock: str = "100", reorder: str = "0", open_alert: bool = False
-) -> ProductState:
-    return ProductState(
-        product_id, False, None if price is None else d(price), d(stock), d(reorder), has_open_alert=open_alert
-    )
+def tracked(product_id: int, *, price: str | None = "1.50", reorder: str = "0") -> ProductState:
+    return ProductState(product_id, False, None if price is None else d(price), d(reorder))
 
 
 def volatile(
-    product_id: int,
-    *,
-    price: str | None = "18.90",
-    set_at: datetime | None = NOON,
-    stock: str = "0",
-    reorder: str = "0",
+    product_id: int, *, price: str | None = "18.90", set_at: datetime | None = NOON, reorder: str = "0"
 ) -> ProductState:
-    return ProductState(
-        product_id, True, None if price is None else d(price), d(stock), d(reorder), price_set_at=set_at
-    )
+    return ProductState(product_id, True, None if price is None else d(price), d(reorder), price_set_at=set_at)
 
 
 def catalog(*products: ProductState) -> dict[int, ProductState]:
@@ -68,8 +60,12 @@ def line(product_id: int, quantity: str, price: str | None = None) -> Line:
     return Line(d(quantity), None if price is None else d(price), product_id)
 
 
-def sale(*lines: Line, at: datetime = NOON, external_id: str = "till-7:0001") -> Sale:
-    return Sale(external_id, "till-7", "till-7", at, NOON + timedelta(days=1), tuple(lines))
+def sale(*lines: Line, at: datetime = NOON, external_id: str = "till-7:0001", **more) -> Sale:
+    return Sale(external_id, "till-7", "till-7", at, NOON + timedelta(days=1), tuple(lines), **more)
+
+
+def returned(*lines: Line, external_id: str = "till-7:r001", **more) -> Sale:
+    return sale(*lines, external_id=external_id, kind=RETURN, **more)
 
 
 def apply(products: dict[int, ProductState], *sales: Sale):
@@ -134,7 +130,7 @@ def test_a_product_without_a_default_price_needs_a_unit_price_on_the_line():
 def test_a_product_data_line_resolves_its_product_by_sku():
     new_juice = Line(d("6"), None, new_product=NewProduct("JUICE-1L", "Orange juice 1 L", False, d("2.49")))
     new_fish = Line(d("1.240"), d("18.90"), new_product=NewProduct("FISH-SEABASS", "Sea bass", True))
-    products = catalog(tracked(JUICE_1L, price="2.49", stock="0"), volatile(FISH_SEABASS, price=None, set_at=None))
+    products = catalog(tracked(JUICE_1L, price="2.49"), volatile(FISH_SEABASS, price=None, set_at=None))
     priced = price_sale(sale(new_juice, new_fish), products, {"JUICE-1L": JUICE_1L, "FISH-SEABASS": FISH_SEABASS})
     assert priced.lines == (
         PricedLine(JUICE_1L, d("6"), d("2.49"), d("14.94")),
@@ -164,54 +160,75 @@ def test_the_total_is_exactly_the_sum_of_quantity_times_price_with_no_float(pair
     assert [Fraction(line.subtotal) for line in priced.lines] == [Fraction(q) * Fraction(p) for q, p in pairs]
 
 
-# apply_sales: stock
+# apply_sales: stock by store
 
 
-def test_a_tracked_product_loses_the_quantity_sold():
-    effects = apply(catalog(tracked(BREAD_WEIGHED, stock="10")), sale(line(BREAD_WEIGHED, "0.750")))
-    assert effects.products[BREAD_WEIGHED].stock == d("9.250")
+def test_a_tracked_product_loses_the_quantity_sold_in_the_sales_store():
+    effects = apply(catalog(tracked(BREAD_WEIGHED)), sale(line(BREAD_WEIGHED, "0.750")))
+    assert effects.stock == {(BREAD_WEIGHED, "main"): d("-0.750")}
 
 
-def test_stock_goes_down_by_every_line_of_every_sale_in_the_batch():
-    products = catalog(tracked(BREAD_WEIGHED, stock="10"), tracked(JUICE_1L, stock="24"))
+def test_stock_moves_by_every_line_of_every_sale_in_the_batch_each_in_its_store():
+    products = catalog(tracked(BREAD_WEIGHED), tracked(JUICE_1L))
     effects = apply(
         products,
         sale(line(BREAD_WEIGHED, "0.750"), line(JUICE_1L, "2"), line(BREAD_WEIGHED, "1.125")),
-        sale(line(JUICE_1L, "6"), external_id="till-7:0002"),
+        sale(line(JUICE_1L, "6"), external_id="till-7:0002", store="S1"),
         sale(line(BREAD_WEIGHED, "0.5"), at=hours(-30), external_id="till-2:0009"),
     )
-    assert effects.products[BREAD_WEIGHED].stock == d("7.625")
-    assert effects.products[JUICE_1L].stock == d("16")
+    assert effects.stock == {
+        (BREAD_WEIGHED, "main"): d("-2.375"),
+        (JUICE_1L, "main"): d("-2"),
+        (JUICE_1L, "S1"): d("-6"),
+    }
 
 
-def test_a_tracked_product_may_sell_into_negative_stock():
-    effects = apply(catalog(tracked(JUICE_1L, stock="1")), sale(line(JUICE_1L, "3")))
-    assert effects.products[JUICE_1L].stock == d("-2")
+def test_a_return_puts_stock_back_in_the_returning_store():
+    products = catalog(tracked(JUICE_1L))
+    effects = apply(products, sale(line(JUICE_1L, "3"), store="S1"), returned(line(JUICE_1L, "2"), store="S2"))
+    assert effects.stock == {(JUICE_1L, "S1"): d("-3"), (JUICE_1L, "S2"): d("2")}
+
+
+def test_a_returns_total_is_the_refund_and_positive():
+    priced = price_sale(
+        returned(line(JUICE_1L, "2", "2.49"), line(BREAD_WEIGHED, "1")),
+        catalog(tracked(JUICE_1L), tracked(BREAD_WEIGHED)),
+        {},
+    )
+    assert priced.total == d("6.48")
 
 
 def test_selling_a_tracked_product_leaves_its_price_alone():
     effects = apply(catalog(tracked(JUICE_1L, price="2.49")), sale(line(JUICE_1L, "1", "1.99"), at=hours(5)))
-    assert effects.products[JUICE_1L].unit_price == d("2.49")
-    assert effects.products[JUICE_1L].price_set_at is None
+    assert effects.products == {}
 
 
-def test_a_volatile_products_stock_is_untouched_by_sales():
-    effects = apply(catalog(volatile(FISH_SEABASS, stock="4")), sale(line(FISH_SEABASS, "1.240", "19.50"), at=hours(1)))
-    assert effects.products[FISH_SEABASS].stock == d("4")
+def test_a_volatile_products_stock_is_untouched_by_sales_and_returns():
+    products = catalog(volatile(FISH_SEABASS))
+    effects = apply(
+        products, sale(line(FISH_SEABASS, "1.240", "19.50"), at=hours(1)), returned(line(FISH_SEABASS, "1"))
+    )
+    assert effects.stock == {}
+
+
+def test_a_return_never_sets_a_volatile_price_however_new():
+    products = catalog(volatile(FISH_SEABASS, price="18.90", set_at=NOON))
+    effects = apply(products, returned(line(FISH_SEABASS, "1", "25.00"), at=hours(5)))
+    assert effects.products == {}
 
 
 def test_a_product_no_sale_touches_is_not_in_the_effects():
     products = catalog(tracked(BREAD_WEIGHED), tracked(JUICE_1L))
     effects = apply(products, sale(line(JUICE_1L, "1")))
-    assert set(effects.products) == {JUICE_1L}
+    assert set(effects.stock) == {(JUICE_1L, "main")}
 
 
 def test_applying_sales_does_not_mutate_the_products_it_was_given():
-    products = catalog(tracked(JUICE_1L, stock="12", reorder="12"), volatile(FISH_SEABASS, set_at=NOON))
+    products = catalog(tracked(JUICE_1L, reorder="12"), volatile(FISH_SEABASS, set_at=NOON))
     before = deepcopy(products)
     effects = apply(products, sale(line(JUICE_1L, "5"), line(FISH_SEABASS, "1", "21.00"), at=hours(2)))
     assert products == before
-    assert effects.products[JUICE_1L] != products[JUICE_1L]
+    assert effects.products[FISH_SEABASS] != products[FISH_SEABASS]
 
 
 # apply_sales: the newest volatile price
@@ -281,96 +298,81 @@ def test_within_one_batch_the_newest_sale_price_wins_whatever_the_order():
     assert effects.products[FISH_SEABASS].price_set_at == hours(3)
 
 
-# apply_sales: low-stock alerts
+# alert_changes: low-stock alerts per (product, store)
 
 
-def test_selling_below_the_reorder_level_raises_one_alert():
-    effects = apply(catalog(tracked(JUICE_1L, stock="14", reorder="12")), sale(line(JUICE_1L, "3")))
-    assert effects.alerts == [StockFellBelowReorder(JUICE_1L, d("11"), d("12"))]
+def level(stock: str, reorder: str = "12", open_alert: bool = False, store: str = "main", **more) -> StockLevel:
+    return StockLevel(JUICE_1L, store, d(stock), d(reorder), open_alert, **more)
 
 
-def test_several_sales_crossing_the_reorder_level_raise_a_single_alert_with_the_final_stock():
-    effects = apply(
-        catalog(tracked(JUICE_1L, stock="14", reorder="12")),
-        sale(line(JUICE_1L, "3"), line(JUICE_1L, "1")),
-        sale(line(JUICE_1L, "4"), external_id="till-7:0002"),
-    )
-    assert effects.alerts == [StockFellBelowReorder(JUICE_1L, d("6"), d("12"))]
+def test_stock_below_the_reorder_level_raises_an_alert():
+    assert alert_changes([level("11")]) == ([level("11")], [])
 
 
-def test_no_alert_while_one_is_already_open():
-    effects = apply(catalog(tracked(JUICE_1L, stock="11", reorder="12", open_alert=True)), sale(line(JUICE_1L, "5")))
-    assert effects.products[JUICE_1L].stock == d("6")
-    assert effects.alerts == []
+def test_no_second_alert_while_one_is_open():
+    assert alert_changes([level("6", open_alert=True)]) == ([], [])
 
 
-def test_stock_landing_exactly_on_the_reorder_level_raises_no_alert():
-    effects = apply(catalog(tracked(JUICE_1L, stock="15", reorder="12")), sale(line(JUICE_1L, "3")))
-    assert effects.products[JUICE_1L].stock == d("12")
-    assert effects.alerts == []
+def test_stock_exactly_on_the_reorder_level_raises_no_alert():
+    assert alert_changes([level("12")]) == ([], [])
 
 
-def test_a_volatile_product_never_raises_a_low_stock_alert():
-    effects = apply(
-        catalog(volatile(FISH_SEABASS, stock="-5", reorder="10", set_at=None)), sale(line(FISH_SEABASS, "1", "18.90"))
-    )
-    assert FISH_SEABASS in effects.products
-    assert effects.alerts == []
+def test_stock_back_at_the_reorder_level_resolves_the_open_alert():
+    assert alert_changes([level("12", open_alert=True)]) == ([], [level("12", open_alert=True)])
 
 
-def test_only_the_product_that_fell_below_its_level_is_alerted():
-    products = catalog(tracked(BREAD_WEIGHED, stock="50", reorder="5"), tracked(JUICE_1L, stock="13", reorder="12"))
-    effects = apply(products, sale(line(BREAD_WEIGHED, "2.5"), line(JUICE_1L, "2")))
-    assert effects.alerts == [StockFellBelowReorder(JUICE_1L, d("11"), d("12"))]
+def test_each_store_is_judged_on_its_own_stock():
+    levels = [level("50", store="main"), level("3", store="S1"), level("20", store="S2", open_alert=True)]
+    assert alert_changes(levels) == ([levels[1]], [levels[2]])
 
 
-# adjust_stock
+def test_a_volatile_product_never_raises_or_resolves_an_alert():
+    assert alert_changes([level("-5", is_volatile=True), level("50", open_alert=True, is_volatile=True)]) == ([], [])
 
 
-def test_restocking_to_the_reorder_level_resolves_the_open_alert():
-    product, alert, resolves = adjust_stock(tracked(JUICE_1L, stock="4", reorder="12", open_alert=True), d("8"))
-    assert product.stock == d("12")
-    assert alert is None
-    assert resolves is True
+# take_return: what may come back of one original sale
 
 
-def test_restocking_above_the_reorder_level_resolves_the_open_alert():
-    _, alert, resolves = adjust_stock(tracked(JUICE_1L, stock="4", reorder="12", open_alert=True), d("24"))
-    assert (alert, resolves) == (None, True)
+def priced_return(*lines: Line):
+    return price_sale(returned(*lines), catalog(tracked(JUICE_1L), tracked(BREAD_WEIGHED)), {})
 
 
-def test_restocking_that_stays_below_the_level_keeps_the_alert_open_and_raises_no_other():
-    product, alert, resolves = adjust_stock(tracked(JUICE_1L, stock="4", reorder="12", open_alert=True), d("7.999"))
-    assert product.stock == d("11.999")
-    assert (alert, resolves) == (None, False)
+def test_a_return_up_to_what_the_original_sold_is_taken_and_counted():
+    returnable = Returnable({JUICE_1L: d("3")})
+    take_return("orig", returnable, priced_return(line(JUICE_1L, "2")))
+    take_return("orig", returnable, priced_return(line(JUICE_1L, "1")))
+    assert returnable.returned == {JUICE_1L: d("3")}
 
 
-def test_writing_stock_off_below_the_level_opens_an_alert_when_none_is_open():
-    product, alert, resolves = adjust_stock(tracked(BREAD_WEIGHED, stock="6", reorder="5"), d("-1.250"))
-    assert product.stock == d("4.750")
-    assert alert == StockFellBelowReorder(BREAD_WEIGHED, d("4.750"), d("5"))
-    assert resolves is False
+def test_bringing_back_more_than_was_sold_is_rejected_naming_the_product_and_quantities():
+    returnable = Returnable({JUICE_1L: d("3")}, {JUICE_1L: d("2")})
+    with pytest.raises(
+        SaleRejected, match=f"return of 2 x product {JUICE_1L} exceeds sale orig: it sold 3 and 2 came back before"
+    ):
+        take_return("orig", returnable, priced_return(line(JUICE_1L, "2")))
+    assert returnable.returned == {JUICE_1L: d("2")}  # a refused return counts nothing
 
 
-def test_writing_stock_off_to_exactly_the_level_opens_no_alert():
-    _, alert, resolves = adjust_stock(tracked(BREAD_WEIGHED, stock="6", reorder="5"), d("-1"))
-    assert (alert, resolves) == (None, False)
+def test_lines_of_one_product_count_together():
+    with pytest.raises(SaleRejected, match="return of 4 x"):
+        take_return("orig", Returnable({JUICE_1L: d("3")}), priced_return(line(JUICE_1L, "2"), line(JUICE_1L, "2")))
 
 
-def test_writing_stock_off_with_an_alert_already_open_opens_no_second_one():
-    _, alert, resolves = adjust_stock(tracked(BREAD_WEIGHED, stock="4", reorder="5", open_alert=True), d("-2"))
-    assert (alert, resolves) == (None, False)
+def test_a_product_the_original_never_sold_cannot_come_back_against_it():
+    with pytest.raises(SaleRejected, match=f"product {BREAD_WEIGHED} exceeds sale orig: it sold 0"):
+        take_return("orig", Returnable({JUICE_1L: d("3")}), priced_return(line(BREAD_WEIGHED, "0.5")))
 
 
-def test_adjusting_a_volatile_product_never_alerts():
-    product, alert, resolves = adjust_stock(volatile(FISH_SEABASS, stock="3", reorder="5"), d("-10"))
-    assert product.stock == d("-7")
-    assert (alert, resolves) == (None, False)
-
-
-def test_adjusting_stock_returns_a_new_product_and_leaves_the_original_alone():
-    original = tracked(JUICE_1L, stock="4", reorder="12", open_alert=True)
-    product, _, _ = adjust_stock(original, d("10"))
-    assert original.stock == d("4")
-    assert product.stock == d("14")
-    assert (product.id, product.unit_price, product.reorder_level) == (JUICE_1L, d("1.50"), d("12"))
+@pure
+@given(st.lists(st.integers(min_value=1, max_value=5), max_size=20), st.integers(min_value=0, max_value=30))
+def test_however_returns_come_the_taken_ones_never_exceed_what_was_sold(quantities, sold):
+    returnable = Returnable({JUICE_1L: d(sold)})
+    taken = 0
+    for quantity in quantities:
+        try:
+            take_return("orig", returnable, priced_return(line(JUICE_1L, str(quantity))))
+            taken += quantity
+        except SaleRejected:
+            pass
+    assert taken <= sold
+    assert returnable.returned.get(JUICE_1L, 0) == taken
