@@ -63,10 +63,12 @@ def engine(database_url):
 
 @pytest.fixture
 def sessions(engine):
-    """A session factory over an emptied database (tests commit for real: workers race in them)."""
+    """A session factory over an emptied database (tests commit for real: workers race in them),
+    holding only what the migrations create: the store `main`."""
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.execute(text("INSERT INTO stores (code, name) VALUES ('main', 'Main store')"))
     return make_sessions(engine)
 
 
