@@ -338,7 +338,7 @@ def _write_effects(session: Session, effects: Effects, products: dict[int, Produ
                 "set_at": [product.price_set_at for product in changed],
             },
         )
-    move_stock(session, effects.stock, {pid: product.reorder_level for pid, product in products.items()})
+    move_stock(session, effects.stock, products)
 
 
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006"}

@@ -8,8 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from domain.sale import Line, NewProduct, Sale
 from postgres import catalog, tokens
+from postgres.tables import StockLevel
 from redis_queue.intake import Recorded
 
 NOON = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -77,15 +81,31 @@ def auth(token: str) -> dict:
     return {"Authorization": f"Token {token}"}
 
 
-def add_product(sessions, sku, is_volatile=False, unit_price="1.00", stock="0", reorder_level="0") -> int:
-    """A product in PostgreSQL, by sku, with its name made from it; its id."""
+def add_product(
+    sessions, sku, is_volatile=False, unit_price="1.00", stock="0", reorder_level="0", stock_by_store=None
+) -> int:
+    """A product in PostgreSQL, by sku, with its name made from it; its id. `stock` is main's,
+    `stock_by_store` ({code: level}) any store's."""
+    opening = {"main": Decimal(stock)} | {store: Decimal(level) for store, level in (stock_by_store or {}).items()}
     with sessions.begin() as session:
         return catalog.create_product(
             session,
+            opening,
             sku=sku,
             name=sku.title(),
             is_volatile=is_volatile,
             unit_price=Decimal(unit_price),
-            stock=Decimal(stock),
             reorder_level=Decimal(reorder_level),
         ).id
+
+
+def stock(db, product_id: int, store: str | None = None) -> Decimal:
+    """A product's stock in `store`, or summed over every store (None): what the API shows as
+    `stock`. `db`: a session, or a session factory to open one."""
+    if not isinstance(db, Session):
+        with db() as session:
+            return stock(session, product_id, store)
+    query = select(func.coalesce(func.sum(StockLevel.quantity), 0)).where(StockLevel.product_id == product_id)
+    if store is not None:
+        query = query.where(StockLevel.store == store)
+    return Decimal(db.scalar(query))

@@ -10,7 +10,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from postgres.tables import Product, Sale, SaleItem
+from postgres.tables import Sale, SaleItem
+from tests.builders import stock
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -78,8 +79,8 @@ def stored(stack, product_id: int, external_ids) -> tuple[dict[str, int], Decima
         sold = session.scalar(
             select(func.coalesce(func.sum(SaleItem.quantity), 0)).where(SaleItem.product_id == product_id)
         )
-        stock = session.get(Product, product_id).stock
-    return counts, sold, stock
+        level = stock(session, product_id)
+    return counts, sold, level
 
 
 @pytest.fixture

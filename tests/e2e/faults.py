@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 
 from config.settings import Settings
 from postgres.engine import make_sessions
-from postgres.tables import Product, RejectedSale, Sale, SaleItem
-from tests.builders import issue_tokens
+from postgres.tables import RejectedSale, Sale, SaleItem
+from tests.builders import issue_tokens, stock
 from tests.polling import wait_until
 from tests.processes import Stack, environment
 
@@ -227,7 +227,7 @@ def tally(
             ).all()
         )
         rejected_ids = set(session.scalars(select(RejectedSale.external_id).where(RejectedSale.external_id.in_(ids))))
-        stock = session.get(Product, product_id).stock
+        level = stock(session, product_id)
     sold = sum(
         (Decimal(item["quantity"]) for eid in item_rows for item in lines[eid] if item.get("product") == product_id),
         Decimal(0),
@@ -244,7 +244,7 @@ def tally(
         + len(set(item_rows) & rejected_ids),
         stock_start=stock_start,
         sold=sold,
-        stock=stock,
+        stock=level,
         other_answers=" ".join(
             f"{code or 'none'}={n}" for code, n in sorted(codes.items(), key=str) if code not in (200, 202)
         ),

@@ -11,10 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
-from postgres.tables import Product
 from postgres.tables import Sale as SaleRow
 from redis_queue.intake import GROUP
-from tests.builders import add_product, line, record, sale
+from tests.builders import add_product, line, record, sale, stock
 from web import views
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -77,7 +76,7 @@ def test_a_worker_dying_mid_batch_loses_nothing_and_doubles_nothing(intake, sess
 
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(SaleRow)) == 250
-        assert session.get(Product, juice).stock == Decimal(1000 - 2 * 250)
+        assert stock(session, juice) == Decimal(1000 - 2 * 250)
     assert intake.backlog() == 0
     assert {intake.status(raw["external_id"])["status"] for raw in raws} == {"applied"}
 
@@ -99,7 +98,7 @@ def test_a_different_sale_under_an_expired_external_id_is_refused_and_the_origin
     used_on = original["received_at"][:10]
     assert refused["error"].startswith(f"external_id already used on {used_on} for a different sale"), refused
     with sessions() as session:
-        assert session.get(Product, juice).stock == Decimal("9")  # the original's 1, not 7
+        assert stock(session, juice) == Decimal("9")  # the original's 1, not 7
         assert session.scalar(select(func.count()).select_from(SaleRow)) == 1
     if device != "till-1":  # the original stays visible to its own device, as it was
         kept = views.sale_records(intake, sessions, [original["external_id"]], "till-1")[original["external_id"]]
@@ -121,7 +120,7 @@ def test_an_identical_repost_after_its_record_expired_is_applied_once(intake, se
     assert status["status"] == "applied" and status["sale"]["items"][0]["quantity"] == "1"
     assert record(intake, original).outcome == "repeat"
     with sessions() as session:
-        assert session.get(Product, juice).stock == Decimal("9")
+        assert stock(session, juice) == Decimal("9")
         assert session.scalar(select(func.count()).select_from(SaleRow)) == 1
 
 
@@ -154,7 +153,7 @@ def test_a_sale_that_keeps_failing_is_set_aside_after_bounded_attempts_without_h
     assert status["status"] == "rejected"
     assert status["error"].startswith(f"set aside after {MAX_ATTEMPTS} failed attempts")
     with sessions() as session:
-        assert session.get(Product, juice).stock == Decimal("7")
+        assert stock(session, juice) == Decimal("7")
 
 
 @pytest.mark.parametrize("count", [1, 2], ids=["a lone sale", "a batch"])

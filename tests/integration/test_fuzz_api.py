@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import func, select
 
 from postgres import catalog
-from postgres.tables import Base, Product
+from postgres.tables import Base, StockLevel
 from tests.e2e.openapi_check import contract
 from web.app import create_app
 from web.openapi import document
@@ -42,7 +42,7 @@ def fuzzed(settings, sessions, redis_client, auth_headers):
     """The real app (rate limit off: the fuzzer is one busy client), a product, a device and an admin."""
     with sessions.begin() as session:
         catalog.create_product(
-            session, sku="MILK", name="Milk", is_volatile=False, unit_price=None, stock=10, reorder_level=5
+            session, {"main": Decimal(10)}, sku="MILK", name="Milk", is_volatile=False, unit_price=None, reorder_level=5
         )
     app = create_app(settings.model_copy(update=dict(rate_limit=0)))
     return {"app": app, "headers": auth_headers, "state": lambda: state(sessions, redis_client, settings.redis_prefix)}
@@ -56,7 +56,7 @@ def state(sessions, client, prefix: str) -> dict:
     ]
     with sessions() as session:
         rows = dict(
-            session.execute(select(*counts, select(func.sum(Product.stock)).scalar_subquery().label("stock")))
+            session.execute(select(*counts, select(func.sum(StockLevel.quantity)).scalar_subquery().label("stock")))
             .one()
             ._mapping
         )

@@ -33,11 +33,11 @@ def test_the_overview_shows_what_was_sold_applied_rejected_and_still_queued(
         def product(sku, stock, reorder, volatile=False):
             return catalog.create_product(
                 session,
+                {"main": Decimal(stock)},
                 sku=sku,
                 name=sku.title(),
                 is_volatile=volatile,
                 unit_price=Decimal("1.00"),
-                stock=Decimal(stock),
                 reorder_level=Decimal(reorder),
             ).id
 

@@ -15,7 +15,7 @@ from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
 from postgres.tables import Product, RejectedSale
 from postgres.tables import Sale as SaleRow
 from recovery import replay
-from tests.builders import add_product, fingerprint, line, record, sale
+from tests.builders import add_product, fingerprint, line, record, sale, stock
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
@@ -66,7 +66,7 @@ def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_l
     drain(intake, sessions)
     assert intake.status(raw["external_id"])["status"] == "applied"
     with sessions() as session:
-        assert session.get(Product, missing).stock == Decimal("3")
+        assert stock(session, missing) == Decimal("3")
         assert session.scalars(select(RejectedSale)).all() == []
         assert len(session.scalars(select(SaleRow).where(SaleRow.external_id == raw["external_id"])).all()) == 1
     with sessions.begin() as session:
@@ -134,4 +134,4 @@ def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessi
     assert intake.status(raw["external_id"])["status"] == "applied"
     with sessions() as session:
         assert session.scalars(select(RejectedSale)).all() == []
-        assert session.get(Product, juice + 1000).stock == Decimal("4")
+        assert stock(session, juice + 1000) == Decimal("4")

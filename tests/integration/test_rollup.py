@@ -25,11 +25,11 @@ def add_product(sessions, sku, price="2.00") -> int:
     with sessions.begin() as session:
         return catalog.create_product(
             session,
+            {},
             sku=sku,
             name=sku.title(),
             is_volatile=False,
             unit_price=Decimal(price),
-            stock=Decimal(0),
             reorder_level=Decimal(0),
         ).id
 
