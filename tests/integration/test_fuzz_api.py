@@ -8,6 +8,8 @@ must leave Redis and PostgreSQL exactly as they were.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings

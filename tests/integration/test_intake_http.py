@@ -214,6 +214,7 @@ def test_only_an_admin_creates_products(client, auth_headers):
         "is_volatile": False,
         "unit_price": "0.50",
         "stock": "10",
+        "stock_by_store": {"main": "10"},
         "reorder_level": "3",
         "created_at": None,
         "updated_at": None,

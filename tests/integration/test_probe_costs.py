@@ -144,7 +144,7 @@ def test_the_postgresql_figures_are_read_again_once_they_are_older_than_the_cach
     assert value(samples(client.get("/metrics").text), "salesync_open_alerts") == 0
     read = len(sent)
     with sessions.begin() as session:
-        product = Product(sku="LOW", name="Low", stock=Decimal(1), reorder_level=Decimal(5))
+        product = Product(sku="LOW", name="Low", reorder_level=Decimal(5))
         session.add(product)
         session.flush()
         session.add(StockAlert(product_id=product.id, stock=Decimal(1), reorder_level=Decimal(5)))

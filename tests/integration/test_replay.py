@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 
 from postgres.apply import MAX_ATTEMPTS, SystemFailure, apply_isolating
-from postgres.tables import Product, RejectedSale
+from postgres.tables import Product, RejectedSale, StockLevel
 from postgres.tables import Sale as SaleRow
 from recovery import replay
 from tests.builders import add_product, fingerprint, line, record, sale, stock
@@ -52,10 +52,11 @@ def test_a_rejected_sale_replayed_after_the_fix_is_applied_once_and_leaves_the_l
                 name="Late",
                 is_volatile=False,
                 unit_price=Decimal("1"),
-                stock=Decimal("5"),
                 reorder_level=Decimal(0),
             )
         )
+        session.flush()
+        session.add(StockLevel(product_id=missing, store="main", quantity=Decimal("5")))
     with sessions.begin() as session:
         assert replay.replay(session, intake, [raw["external_id"], "00000000-0000-0000-0000-000000000000"]) == [
             raw["external_id"]
@@ -103,10 +104,11 @@ def test_a_drain_during_a_replay_waits_for_it_and_applies_the_sale(intake, sessi
                 name="Late",
                 is_volatile=False,
                 unit_price=Decimal("1"),
-                stock=Decimal("5"),
                 reorder_level=Decimal(0),
             )
         )
+        session.flush()
+        session.add(StockLevel(product_id=juice + 1000, store="main", quantity=Decimal("5")))
 
     replaying = sessions()
     replaying.begin()
