@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from web import responses as out
-from web.schemas import MAX_BATCH, ProductIn, SaleIn, StatusQueryIn, StockAdjustmentIn
+from web.schemas import MAX_BATCH, STORE_CODE, ProductIn, SaleIn, StatusQueryIn, StockAdjustmentIn, StoreIn
 
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
@@ -32,7 +32,7 @@ class Report(RootModel[out.ProductReport | out.FleetReport]):
     """A sales report: one product's (with product_id) or every product's (without)."""
 
 
-REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, StockAdjustmentIn)
+REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, StockAdjustmentIn, StoreIn)
 RESPONSES = (
     out.Problem,
     out.SaleQueued,
@@ -40,6 +40,7 @@ RESPONSES = (
     out.BatchResults,
     out.StatusResults,
     out.Product,
+    out.Store,
     out.Alert,
     Report,
     out.Health,
@@ -52,7 +53,7 @@ PROBLEMS = {
     403: "The endpoint needs an admin token.",
     404: "No such resource, or not visible to this token.",
     405: "The method is not allowed on this path; `Allow` lists those that are.",
-    409: "A product with this sku already exists.",
+    409: "A product with this sku, or a store with this code, already exists.",
     413: "The body is too large (or a batch holds more than 1,000 sales, or a status query more than 1,000 ids).",
     415: "The body is not sent as application/json.",
     422: "This external_id was already received with a different payload, or from another device.",
@@ -147,6 +148,10 @@ SALE_ID = path("external_id", {"type": "string"}, "The sale's external_id (any U
 PRODUCT_ID = path("product_id", {"type": "integer", "minimum": 0}, "The product's id.")
 
 
+def store_query(what: str) -> dict:
+    return query("store", {"type": "string", "pattern": STORE_CODE}, f"{what} An unknown store answers 404.")
+
+
 def paths() -> dict:
     report_params = [
         query("product_id", {"type": "integer", "minimum": 1}, "One product's sales; without it, all products."),
@@ -154,6 +159,7 @@ def paths() -> dict:
         query("end_date", {"type": "string", "format": "date"}, "Last day (inclusive); default today."),
         query("period", {"enum": ["daily", "weekly", "monthly"]}, "Bucket size; default daily."),
         query("limit", {"type": "integer", "minimum": 1}, "Products in the ranking (at most 100); default 10."),
+        store_query("One store's sales (the answer then names it in `store`); without it, every store's."),
     ]
     return {
         "/api/sales/": {
@@ -167,8 +173,12 @@ def paths() -> dict:
                 },
                 (400, 413, 415, 422),
                 body=SaleIn,
-                description="Any token; the sale belongs to the token's device. Retry unchanged after a timeout, "
-                "503 or 500: the external_id makes it safe.",
+                description="Any token; the sale belongs to the token's device, and takes stock from the device's "
+                "store. Retry unchanged after a timeout, 503 or 500: the external_id makes it safe. "
+                "`kind: return` sends a return: its lines name products by id (product_data is a 400), each "
+                "quantity is what came back and unit_price the refund per unit; it puts stock back in the device's "
+                "store. `original_external_id` (returns only; on a sale it is a 400) names the sale it returns, "
+                "which bounds what may come back.",
             ),
             "put": refused("Sales are append-only", "POST, OPTIONS"),
             "patch": refused("Sales are append-only", "POST, OPTIONS"),
@@ -205,7 +215,7 @@ def paths() -> dict:
         },
         "/api/sales/analytics/": {
             "get": operation(
-                "How much sold, by day, week or month",
+                "How much sold, net of returns, by day, week or month",
                 {200: answer("The report.", ref(Report))},
                 (400, 404),
                 parameters=report_params,
@@ -223,6 +233,18 @@ def paths() -> dict:
             "patch": refused("Sales are append-only", "GET, HEAD, OPTIONS") | {"parameters": [SALE_ID]},
             "delete": refused("Sales are append-only", "GET, HEAD, OPTIONS") | {"parameters": [SALE_ID]},
         },
+        "/api/stores/": {
+            "get": operation("All stores, by code", {200: answer("Stores (`main` among them).", array(out.Store))}),
+            "post": operation(
+                "Create a store (admin)",
+                {201: answer("The new store.", ref(out.Store))},
+                (400, 409, 413, 415),
+                admin=True,
+                body=StoreIn,
+                description="A store has its own stock; a device's token names its store "
+                "(`salesync token create --device NAME --store CODE`).",
+            ),
+        },
         "/api/products/": {
             "get": operation(
                 "All products, by id",
@@ -235,6 +257,8 @@ def paths() -> dict:
                 (400, 409, 413, 415),
                 admin=True,
                 body=ProductIn,
+                description="`stock` is the opening stock in the store `main`; `stock_by_store` gives it by store "
+                "(an unknown store, or main's stock in both, is a 400).",
             ),
         },
         "/api/products/{product_id}/": {
@@ -244,20 +268,25 @@ def paths() -> dict:
         },
         "/api/products/{product_id}/stock-adjustments/": {
             "post": operation(
-                "Change a product's stock (admin)",
+                "Change a product's stock in one store (admin)",
                 {201: answer("Recorded; the product after the adjustment.", ref(out.Product))},
                 (400, 404, 413, 415),
                 admin=True,
                 body=StockAdjustmentIn,
                 parameters=[PRODUCT_ID],
+                description="`store` defaults to `main`; an unknown store is a 400.",
             ),
         },
         "/api/alerts/": {
             "get": operation(
                 "Low-stock alerts, by id",
                 {200: answer("Alerts (possibly none).", array(out.Alert))},
-                (400,),
-                parameters=[query("status", {"enum": ["open", "resolved"]}, "Only open or only resolved alerts.")],
+                (400, 404),
+                parameters=[
+                    query("status", {"enum": ["open", "resolved"]}, "Only open or only resolved alerts."),
+                    store_query("Only this store's alerts."),
+                ],
+                description="At most one open alert per (product, store).",
             ),
         },
         "/api/openapi.json": {

@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from web.schemas import STORE_CODE
+
 
 def _absent(schema: dict) -> None:
     """A field that is left out rather than sent as null: no default in the schema."""
@@ -30,6 +32,7 @@ Quantity = Annotated[
         description="An exact decimal in its shortest form.",
     ),
 ]
+StoreCode = Annotated[str, Field(pattern=STORE_CODE, examples=["main"], description="A store's code.")]
 Money = Annotated[
     str,
     Field(
@@ -75,9 +78,14 @@ class AppliedSale(Closed):
     external_id: UUID
     device: str
     source_device: str
+    store: StoreCode = Field(description="The store of the sending device when the sale was recorded.")
+    kind: Literal["sale", "return"] = Field(description="`return`: the items came back; the total is the refund.")
+    original_external_id: UUID | None = optional(
+        description="Returns only: the original sale the till named, or null when it named none."
+    )
     client_timestamp: datetime
     synced_at: datetime
-    total: Money
+    total: Money = Field(description="Sum of the subtotals; a return's is the refund, positive too.")
     items: list[SaleLine]
 
 
@@ -133,15 +141,26 @@ class Product(Closed):
     name: str
     is_volatile: bool
     unit_price: Money | None
-    stock: Quantity
+    stock: Quantity = Field(description="The sum of stock_by_store.")
+    stock_by_store: dict[StoreCode, Quantity] = Field(
+        description="Stock by store code; a store that never had stock of the product is left out.",
+        json_schema_extra={"additionalProperties": False},
+    )
     reorder_level: Quantity
     created_at: datetime
     updated_at: datetime
 
 
+class Store(Closed):
+    code: StoreCode
+    name: str
+    created_at: datetime
+
+
 class Alert(Closed):
     id: int
     product: int
+    store: StoreCode = Field(description="The store whose stock fell below the reorder level.")
     status: Literal["open", "resolved"]
     stock: Quantity
     reorder_level: Quantity
@@ -170,6 +189,7 @@ class ReportFigures(Closed):
     total_revenue: Money
     average_unit_price: Money | None
     period_breakdown: list[Bucket]
+    store: StoreCode = optional(description="Present only when asked for one store (?store=).")
     as_of: datetime | None
 
 
