@@ -29,7 +29,7 @@ class UnknownStore(ValueError):
 
 
 def list_stores(session: Session) -> list[Store]:
-    return list(session.scalars(select(Store).order_by(Store.code)))
+    return list(session.scalars(select(Store).order_by(Store.code.collate("C"))))  # the same order on any server
 
 
 def create_store(session: Session, code: str, name: str) -> Store:

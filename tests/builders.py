@@ -36,8 +36,10 @@ def sale(
     minutes_later: int = 0,
     external_id=None,
     received_at: datetime | None = None,
+    **more,
 ) -> dict:
-    """A sale as Sale.to_dict(), the value the stream carries; received the day after NOON unless told."""
+    """A sale as Sale.to_dict(), the value the stream carries; received the day after NOON unless told.
+    `more`: store, kind ("return"), original_external_id."""
     return Sale(
         external_id=external_id or str(uuid.uuid4()),
         device=device,
@@ -45,7 +47,13 @@ def sale(
         client_timestamp=at + timedelta(minutes=minutes_later),
         received_at=received_at or NOON + timedelta(days=1),
         lines=tuple(lines),
+        **more,
     ).to_dict()
+
+
+def returned(*lines: Line, original: dict | None = None, **more) -> dict:
+    """A return (as `sale()` builds it) of `original` (a sale() value), or of no named sale."""
+    return sale(*lines, kind="return", original_external_id=original and original["external_id"], **more)
 
 
 def sale_now(*lines: Line, **changes) -> dict:
@@ -64,12 +72,14 @@ def record(intake, raw: dict) -> Recorded:
     return intake.record(Sale.from_dict(raw), fingerprint(raw))
 
 
-def issue_tokens(sessions, redis_client, prefix: str, *devices: str, admin: bool | None = None) -> dict[str, str]:
+def issue_tokens(
+    sessions, redis_client, prefix: str, *devices: str, admin: bool | None = None, store: str = "main"
+) -> dict[str, str]:
     """A token for each device, published to Redis as `salesync serve` does; device -> token. A device
     named "admin..." gets an admin token, the others a till's, unless `admin` says for all."""
     with sessions.begin() as session:
         issued = {
-            device: tokens.create(session, device, device.startswith("admin") if admin is None else admin)
+            device: tokens.create(session, device, device.startswith("admin") if admin is None else admin, store=store)
             for device in devices
         }
         tokens.publish(session, redis_client, prefix)
@@ -97,6 +107,11 @@ def add_product(
             unit_price=Decimal(unit_price),
             reorder_level=Decimal(reorder_level),
         ).id
+
+
+def add_store(sessions, code: str) -> str:
+    with sessions.begin() as session:
+        return catalog.create_store(session, code, f"Store {code}").code
 
 
 def stock(db, product_id: int, store: str | None = None) -> Decimal:
