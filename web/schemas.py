@@ -201,9 +201,11 @@ class ProductIn(BaseModel):
         return self
 
     def opening_stock(self) -> dict[str, Decimal]:
-        """Opening stock by store: `stock` goes to main unless stock_by_store gives main's."""
-        given = self.stock_by_store or {}
-        return given if "main" in given else {"main": self.stock, **given}
+        """Opening stock by store: `stock` goes to main, as it always did, unless only
+        stock_by_store was given (then main has none unless it names main)."""
+        if self.stock_by_store is None or "stock" in self.model_fields_set:
+            return {"main": self.stock, **(self.stock_by_store or {})}
+        return self.stock_by_store
 
 
 class StockAdjustmentIn(BaseModel):

@@ -75,11 +75,11 @@ def restarted_on_exit(stack: Stack, roles: tuple[str, ...] = ("worker",)):
         watcher.join()
 
 
-def issue_stack_tokens(stack: Stack, *devices: str, admin: bool | None = None) -> dict[str, str]:
+def issue_stack_tokens(stack: Stack, *devices: str, admin: bool | None = None, store: str = "main") -> dict[str, str]:
     """Tokens for devices of this stack, published to its Redis (see `issue_tokens`); device -> token."""
     client = redis.Redis.from_url(stack.settings.redis_url)
     try:
-        return issue_tokens(stack.sessions, client, stack.settings.redis_prefix, *devices, admin=admin)
+        return issue_tokens(stack.sessions, client, stack.settings.redis_prefix, *devices, admin=admin, store=store)
     finally:
         client.close()
 

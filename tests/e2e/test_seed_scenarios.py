@@ -8,6 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from tests.e2e.conftest import Api
+from tests.e2e.faults import issue_stack_tokens
+from tests.polling import wait_until
+
 pytestmark = pytest.mark.e2e
 
 
@@ -121,3 +125,66 @@ def test_a_burst_from_two_tills_with_retries_applies_every_sale_exactly_once(api
     assert statuses == ["applied"] * len(sales)
     stock = api["admin"].get(f"/api/products/{hot['id']}/").json()["stock"]
     assert Decimal(stock) == 1000 - Decimal("1.5") * len(sales)
+
+
+def test_sell_in_one_store_and_return_in_another(api, stack):
+    """A till in S1 sells; a till in S2 takes part of it back, naming the sale: each store's stock,
+    alerts and analytics show it, and bringing back more than was sold is refused."""
+    s1, s2 = (
+        api["admin"].post("/api/stores/", {"code": f"{name}-{uuid.uuid4().hex[:8]}", "name": name})
+        for name in ("S1", "S2")
+    )
+    s1, s2 = s1.json()["code"], s2.json()["code"]
+    tills = {
+        store: Api(stack.url, token)
+        for store, token in (
+            (store, issue_stack_tokens(stack, f"till-{store}", store=store)[f"till-{store}"]) for store in (s1, s2)
+        )
+    }
+    tea = (
+        api["admin"]
+        .post(
+            "/api/products/",
+            {
+                "sku": f"TEA-{uuid.uuid4().hex[:6]}",
+                "name": "Tea",
+                "unit_price": "2.50",
+                "stock_by_store": {s1: "10"},
+                "reorder_level": "7",
+            },
+        )
+        .json()
+    )
+    sold = new_sale({"product": tea["id"], "quantity": "4"})
+
+    assert tills[s1].post("/api/sales/", sold).status_code == 202
+    assert tills[s1].settled(sold["external_id"])["sale"]["store"] == s1
+    back = {
+        **new_sale({"product": tea["id"], "quantity": "3"}),
+        "kind": "return",
+        "original_external_id": sold["external_id"],
+    }
+    assert tills[s2].post("/api/sales/", back).status_code == 202
+    returned = tills[s2].settled(back["external_id"])
+    too_much = {**back, "external_id": str(uuid.uuid4()), "items": [{"product": tea["id"], "quantity": "2"}]}
+    assert tills[s2].post("/api/sales/", too_much).status_code == 202
+    refused = tills[s2].settled(too_much["external_id"])
+
+    assert returned["status"] == "applied"
+    assert (returned["sale"]["kind"], returned["sale"]["store"], returned["sale"]["total"]) == ("return", s2, "7.50")
+    assert refused["status"] == "rejected"
+    assert "it sold 4 and 3 came back before" in refused["error"]
+    after = api["admin"].get(f"/api/products/{tea['id']}/").json()
+    assert (after["stock"], after["stock_by_store"]) == ("9", {s1: "6", s2: "3"})
+    assert [
+        a["store"] for a in api["admin"].get(f"/api/alerts/?store={s1}&status=open").json() if a["product"] == tea["id"]
+    ] == [s1]
+    day = "2026-01-31"
+
+    def net(store: str) -> str:
+        answer = api["admin"].get(
+            f"/api/sales/analytics/?product_id={tea['id']}&start_date={day}&end_date={day}&store={store}"
+        )
+        return answer.json()["total_quantity_sold"]
+
+    assert wait_until(lambda: net(s1) == "4" and net(s2) == "-3", interval=0.2)
