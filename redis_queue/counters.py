@@ -31,6 +31,7 @@ _SALES = {
     "applied": "Sales applied to PostgreSQL by the workers",
     "rejected": "Sales rejected by the workers (the reason is in the sale's status and rejected_sales)",
     "retried": "Sales left queued after an apply attempt, to be applied by a later drain",
+    "waiting": "Returns put back at the end of the queue: their original sale is not applied yet",
 }
 
 log = logging.getLogger(__name__)

@@ -180,7 +180,7 @@
     var asOf = data.top_sellers.as_of ? ", as of " + clock(new Date(data.top_sellers.as_of)) : "";
     $("top-caption").textContent = "Top sellers " + data.top_sellers.day + " (" + data.top_sellers.timezone + "), by revenue" + asOf;
     fillTable("alerts", data.open_alerts, function (a) {
-      return [[a.sku], [a.name], [a.stock, "num"], [a.reorder_level, "num"], [when(a.raised_at)]];
+      return [[a.sku], [a.name], [a.store], [a.stock, "num"], [a.reorder_level, "num"], [when(a.raised_at)]];
     }, "No open alerts");
     fillTable("rejections", data.recent_rejections, function (r) {
       return [[r.external_id, "id"], [r.device], [r.reason], [when(r.rejected_at)]];
