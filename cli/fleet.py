@@ -1,14 +1,15 @@
-"""The simulated fleet's workload: a run's products, each till's offline sales, and the check of
-what PostgreSQL holds afterwards against what the tills were told."""
+"""The simulated fleet's workload: a run's stores and products, each till's offline sales and
+returns, and the check of what PostgreSQL holds afterwards against what the tills were told."""
 
 from __future__ import annotations
 
 import random
 import uuid
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
@@ -19,6 +20,17 @@ from postgres import tables
 SOURCE_DEVICE = "salesync-simulate/1"
 OTHER_TRACKED = 20  # tracked products a run uses besides its hot ones
 MAX_LINES = 4
+MAIN = tables.MAIN_STORE
+
+
+def store_codes(count: int) -> list[str]:
+    """A run's stores: main, then S1 .. S<count - 1>."""
+    return [MAIN] + [f"S{n}" for n in range(1, count)]
+
+
+def assign_stores(devices: Sequence[str], stores: Sequence[str]) -> dict[str, str]:
+    """Each till's store, in turn, so every store gets its share of the tills."""
+    return {device: stores[n % len(stores)] for n, device in enumerate(devices)}
 
 
 @dataclass(frozen=True)
@@ -59,13 +71,19 @@ class CatalogProduct:
     inline: bool = False  # created by a sale's product_data, not by the admin
     id: int | None = None
 
-    def create_body(self) -> dict:
+    def create_body(self, stores: Sequence[str] = (MAIN,)) -> dict:
+        """The admin's POST /api/products/: `stock` opens main, or in several stores each one."""
+        opening: dict[str, Any] = (
+            {"stock": str(self.stock)}
+            if list(stores) == [MAIN]
+            else {"stock_by_store": {store: str(self.stock) for store in stores}}
+        )
         return {
             "sku": self.sku,
             "name": f"Simulated {self.sku}",
             "is_volatile": self.is_volatile,
             "unit_price": str(self.unit_price),
-            "stock": str(self.stock),
+            **opening,
             "reorder_level": str(self.reorder_level),
         }
 
@@ -85,13 +103,23 @@ class Catalog:
     volatile: list[CatalogProduct]
     inline: list[CatalogProduct]  # shared by every device, so they race to create them
     mix: Mix = Mix()
+    stores: list[str] = field(default_factory=lambda: [MAIN])  # each opens with a product's stock
 
     @property
     def products(self) -> list[CatalogProduct]:
         return self.hot + self.tracked + self.volatile + self.inline
 
+    def opening(self) -> dict[tuple[str, str], Decimal]:
+        """Opening stock of each tracked product in each store, by (sku, store): inline ones have none."""
+        return {
+            (product.sku, store): Decimal(0) if product.inline else product.stock
+            for product in self.products
+            if not product.is_volatile
+            for store in self.stores
+        }
 
-def make_catalog(run_id: str, mix: Mix = Mix()) -> Catalog:
+
+def make_catalog(run_id: str, mix: Mix = Mix(), stores: Sequence[str] = (MAIN,)) -> Catalog:
     def sku(kind: str, n: int) -> str:
         return f"SIM-{run_id}-{kind}{n:03d}"
 
@@ -110,6 +138,7 @@ def make_catalog(run_id: str, mix: Mix = Mix()) -> Catalog:
             for n in range(mix.inline_products)
         ],
         mix=mix,
+        stores=list(stores),
     )
 
 
@@ -119,6 +148,8 @@ class PlannedSale:
     total: Decimal  # what the server must compute
     sold: dict[str, Decimal]  # quantity per tracked product's sku
     invalid: bool = False
+    store: str = MAIN  # its till's store: where its stock moves
+    returned: dict[str, Decimal] = field(default_factory=dict)  # a return's quantity per tracked product's sku
     answers: list[int] = field(default_factory=list)  # HTTP status per delivery; 0: no answer
     accepted_at: float | None = None  # monotonic time of the first 202/200: roughly the apply order
     status: str | None = None  # last polled: queued, applied or rejected
@@ -133,6 +164,10 @@ class PlannedSale:
     def accepted(self) -> bool:
         return any(code in (200, 202) for code in self.answers)
 
+    @property
+    def is_return(self) -> bool:
+        return self.body.get("kind") == "return"
+
 
 @dataclass
 class Device:
@@ -140,6 +175,7 @@ class Device:
     token: str
     sales: list[PlannedSale]
     resend: list[PlannedSale] = field(default_factory=list)  # sent again: the first answer "got lost"
+    store: str = MAIN
 
 
 def plan_fleet(
@@ -149,17 +185,93 @@ def plan_fleet(
     catalog: Catalog,
     retry_share: float,
     invalid_share: float,
+    stores: Mapping[str, str] | None = None,
+    return_share: float = 0.0,
 ) -> list[Device]:
-    """Every device's offline queue, built up front; exact shares of invalid and re-sent sales."""
-    devices = [Device(name, token, offline_sales(rng, per_device, catalog)) for name, token in tokens.items()]
+    """Every device's offline queue, built up front; exact shares of invalid and re-sent sales.
+    `stores`: each device's store (default main). `return_share`: the share of each till's
+    `per_device` sales that are returns of its own earlier valid sales (fewer only if nothing is
+    left to bring back)."""
+    returns = min(round(return_share * per_device), per_device - 1)  # a till returns only what it sold
+    devices = [
+        Device(name, token, offline_sales(rng, per_device - returns, catalog), store=(stores or {}).get(name, MAIN))
+        for name, token in tokens.items()
+    ]
     everything = [sale for device in devices for sale in device.sales]
-    for sale in rng.sample(everything, round(invalid_share * len(everything))):
+    # Only sales are made invalid, never returns: a return's original must apply.
+    invalid = min(round(invalid_share * per_device * len(devices)), len(everything))
+    for sale in rng.sample(everything, invalid):
         sale.invalid, sale.sold, sale.total = True, {}, Decimal(0)
         sale.body["items"][0]["quantity"] = "1.2345"  # four decimal places: a 400
     for device in devices:
+        if returns:
+            device.sales = with_returns(rng, device.sales, returns, catalog)
+        for sale in device.sales:
+            sale.store = device.store
         valid = [sale for sale in device.sales if not sale.invalid]
         device.resend = rng.sample(valid, round(retry_share * len(valid)))
     return devices
+
+
+def with_returns(rng: random.Random, sales: list[PlannedSale], count: int, catalog: Catalog) -> list[PlannedSale]:
+    """A till's queue with up to `count` returns slipped in, each somewhere after its original (an
+    earlier valid sale of the till), so the till sends it once the original was acknowledged.
+    Together a sale's returns never bring back more of a product than it sold: every return applies."""
+    by_id = {product.id: product for product in catalog.products if product.id is not None}
+    left = {sale.external_id: returnable(sale, by_id) for sale in sales if not sale.invalid}
+    queue = list(sales)
+    for _ in range(count):
+        originals = [index for index, sale in enumerate(queue) if left.get(sale.external_id)]
+        if not originals:
+            break
+        index = rng.choice(originals)
+        back = plan_return(rng, queue[index], left[queue[index].external_id], by_id)
+        queue.insert(rng.randint(index + 1, len(queue)), back)
+    return queue
+
+
+def returnable(sale: PlannedSale, by_id: Mapping[int, CatalogProduct]) -> dict[int, tuple[Decimal, Decimal]]:
+    """What of a sale may come back, by product id: (quantity, the price it sold at). Lines that
+    created their product (product_data) are left out: a return names products by id."""
+    left: dict[int, tuple[Decimal, Decimal]] = {}
+    for item in sale.body["items"]:
+        if "product" in item:
+            price = Decimal(item["unit_price"]) if "unit_price" in item else by_id[item["product"]].unit_price
+            quantity = left.get(item["product"], (Decimal(0), price))[0] + Decimal(item["quantity"])
+            left[item["product"]] = (quantity, price)
+    return left
+
+
+def plan_return(
+    rng: random.Random,
+    original: PlannedSale,
+    left: dict[int, tuple[Decimal, Decimal]],
+    by_id: Mapping[int, CatalogProduct],
+) -> PlannedSale:
+    """A return of some of what is `left` of `original` (taken off `left`), at the price it sold at."""
+    items, total, returned = [], Decimal(0), dict[str, Decimal]()
+    for product_id in rng.sample(sorted(left), rng.randint(1, len(left))):
+        quantity, price = left.pop(product_id)
+        back = quantity
+        if quantity > 1 and rng.random() < 0.5:  # half of it, so later returns may bring back the rest
+            back = (quantity / 2).quantize(Decimal("0.001"), ROUND_DOWN)
+            left[product_id] = (quantity - back, price)
+        # The price is sent, not left to the product's: a volatile product's may have changed since.
+        items.append({"product": product_id, "quantity": str(back), "unit_price": str(price)})
+        total += back * price
+        if not by_id[product_id].is_volatile:
+            sku = by_id[product_id].sku
+            returned[sku] = returned.get(sku, Decimal(0)) + back
+    sold_at = datetime.fromisoformat(original.body["client_timestamp"])
+    body = {
+        "external_id": str(uuid.uuid4()),
+        "source_device": SOURCE_DEVICE,
+        "client_timestamp": (sold_at + (datetime.now(UTC) - sold_at) * rng.random()).isoformat(timespec="milliseconds"),
+        "kind": "return",
+        "original_external_id": original.external_id,
+        "items": items,
+    }
+    return PlannedSale(body, total, {}, returned=returned)
 
 
 def offline_sales(rng: random.Random, count: int, catalog: Catalog) -> list[PlannedSale]:
@@ -244,19 +356,23 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
     """Read-only check of PostgreSQL against what the fleet was told."""
     accepted = {sale.external_id: sale for sale in sales if sale.accepted and not sale.invalid}
     invalid = [sale.external_id for sale in sales if sale.invalid]
-    expected_stock = {p.sku: p.stock for p in catalog.products if not p.is_volatile}
+    # Stock per (product, store): opening - sold + returned, in the store of the till that sold.
+    expected_stock = catalog.opening()
     for sale in accepted.values():
         for sku, quantity in sale.sold.items():
-            expected_stock[sku] -= quantity
-    s, i = tables.Sale, tables.SaleItem
+            expected_stock[sku, sale.store] = expected_stock.get((sku, sale.store), Decimal(0)) - quantity
+        for sku, quantity in sale.returned.items():
+            expected_stock[sku, sale.store] = expected_stock.get((sku, sale.store), Decimal(0)) + quantity
+    tracked = sorted({sku for sku, _ in expected_stock})
+    s, i, level = tables.Sale, tables.SaleItem, tables.StockLevel
     with engine.begin() as db:
         db.execute(text("SET TRANSACTION READ ONLY"))
         rows: list[Any] = []
         present: set[str] = set()
-        stock: dict[str, Decimal] = {}
+        stock: dict[tuple[str, str], Decimal] = {}
         for chunk in batched(list(accepted) + invalid, 1000):
             rows += db.execute(
-                select(s.external_id, s.total, func.count(i.id))
+                select(s.external_id, s.total, func.count(i.id), s.kind, s.store)
                 .outerjoin(i, i.sale_id == s.id)
                 .where(s.external_id.in_(chunk))
                 .group_by(s.id)
@@ -264,13 +380,16 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
             present |= set(
                 db.scalars(select(tables.RejectedSale.external_id).where(tables.RejectedSale.external_id.in_(chunk)))
             )
-        for chunk in batched(list(expected_stock), 1000):
-            stock |= dict(
-                db.execute(select(tables.Product.sku, tables.Product.stock).where(tables.Product.sku.in_(chunk))).all()
+        for chunk in batched(tracked, 1000):
+            found = db.execute(
+                select(tables.Product.sku, level.store, level.quantity)
+                .join(level, level.product_id == tables.Product.id)
+                .where(tables.Product.sku.in_(chunk))
             )
+            stock |= {(sku, store): quantity for sku, store, quantity in found}
     problems = []
     times = Counter(row[0] for row in rows)
-    for external_id, total, lines in rows:
+    for external_id, total, lines, kind, store in rows:
         stored = accepted.get(external_id)
         if stored is None:
             problems.append(f"invalid sale {external_id} is in sales")
@@ -278,6 +397,11 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
             problems.append(
                 f"sale {external_id}: total {total} with {lines} lines, "
                 f"expected {stored.total} with {len(stored.body['items'])}"
+            )
+        elif (kind, store) != (stored.body.get("kind", "sale"), stored.store):
+            problems.append(
+                f"sale {external_id}: a {kind} in store {store}, "
+                f"expected a {stored.body.get('kind', 'sale')} in store {stored.store}"
             )
     problems += [
         f"sale {external_id} is in sales {times[external_id]} times, expected once"
@@ -287,10 +411,12 @@ def verify(engine: Engine, catalog: Catalog, sales: list[PlannedSale]) -> list[s
     problems += [
         f"invalid sale {external_id} is in rejected_sales" for external_id in invalid if external_id in present
     ]
+    # A store without a row of a product has none of it; a row where none was expected must hold 0.
     problems += [
-        f"product {sku}: stock {stock.get(sku, 'missing')}, expected {want}"
-        for sku, want in expected_stock.items()
-        if stock.get(sku, Decimal(0)) != want
+        f"product {sku} in store {store}: stock {stock.get((sku, store), 'missing')}, "
+        f"expected {expected_stock.get((sku, store), Decimal(0))}"
+        for sku, store in sorted(expected_stock.keys() | stock.keys())
+        if stock.get((sku, store), Decimal(0)) != expected_stock.get((sku, store), Decimal(0))
     ]
     return problems
 

@@ -1,5 +1,6 @@
-"""`salesync simulate`: a fleet of offline tills bursting their queued sales at a running salesync
-over HTTP, then a check against PostgreSQL that every accepted sale was applied exactly once."""
+"""`salesync simulate`: a fleet of offline tills bursting their queued sales (and returns) at a
+running salesync over HTTP, then a check against PostgreSQL that every accepted sale was applied
+exactly once and that each store's stock adds up."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
 
 from cli.fleet import (
     OTHER_TRACKED,
@@ -22,13 +25,16 @@ from cli.fleet import (
     PlannedSale,
     answer_problems,
     applied_window,
+    assign_stores,
     make_catalog,
     plan_fleet,
+    store_codes,
     verify,
 )
 from cli.services import publish_tokens, resolve
 from config.settings import Settings
 from postgres import tokens
+from postgres.catalog import StoreTaken, create_store, list_stores
 from postgres.engine import make_engine, make_sessions
 
 try:
@@ -95,6 +101,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--invalid-share", type=share, default=0.02, help="share of invalid sales (expect 400) (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--stores",
+        type=count,
+        default=1,
+        help="stores the tills are spread over: main, and S1, S2, ... created if missing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--return-share",
+        type=share,
+        default=0.0,
+        help="share of each till's sales that are returns of its own earlier sales, never of more than "
+        "they sold (default: %(default)s)",
     )
     parser.add_argument(
         "--hot-products",
@@ -187,6 +206,14 @@ class SimulationReport:
         return self.count(lambda s: s.status == "rejected")
 
     @property
+    def returns_sent(self) -> int:
+        return self.count(lambda s: s.is_return and s.answers)
+
+    @property
+    def returns_applied(self) -> int:
+        return self.count(lambda s: s.is_return and s.status == "applied")
+
+    @property
     def passed(self) -> bool:
         return not self.problems
 
@@ -201,15 +228,17 @@ def run(args: argparse.Namespace, settings: Settings) -> SimulationReport:
         engine = make_engine(settings.postgres)
         stack.callback(engine.dispose)
         names = [f"sim-{report.run_id}-{n}" for n in range(1, args.devices + 1)]
+        stores = assign_stores(names, store_codes(args.stores))
         with make_sessions(engine).begin() as session:
-            device_tokens = {name: tokens.create(session, name, False) for name in names}
+            open_stores(session, store_codes(args.stores))
+            device_tokens = {name: tokens.create(session, name, False, store=stores[name]) for name in names}
         stack.callback(revoke, engine, settings, names)
         publish_tokens(settings)
         http = Http(args.url, args.timeout)
         stack.callback(http.close)
         pool = stack.enter_context(ThreadPoolExecutor(args.connections))
         try:
-            drive(report, http, pool, rng, device_tokens)
+            drive(report, http, pool, rng, device_tokens, stores)
         except (OutOfTime, KeyboardInterrupt):
             http.stop()
             pool.shutdown(cancel_futures=True)
@@ -224,13 +253,39 @@ def run(args: argparse.Namespace, settings: Settings) -> SimulationReport:
     return report
 
 
+def open_stores(session: Session, codes: list[str]) -> None:
+    """The run's stores, created unless an earlier run made them: S1 .. are shared by every run
+    (each run's own products keep their stock apart)."""
+    known = {store.code for store in list_stores(session)}
+    for code in codes:
+        if code not in known:
+            with suppress(StoreTaken):  # a run started at the same moment made it
+                create_store(session, code, f"Simulated store {code}")
+
+
 def drive(
-    report: SimulationReport, http: Http, pool: ThreadPoolExecutor, rng: random.Random, device_tokens: dict[str, str]
+    report: SimulationReport,
+    http: Http,
+    pool: ThreadPoolExecutor,
+    rng: random.Random,
+    device_tokens: dict[str, str],
+    stores: dict[str, str] | None = None,
 ) -> None:
-    """Products first, then every till's burst, then polling until every accepted sale settled."""
+    """Products first, then every till's burst, then polling until every accepted sale settled.
+    `stores`: each till's store (default main)."""
     args = report.args
-    report.catalog = create_products(http, pool, make_catalog(report.run_id, mix_of(args)), args.admin_token)
-    devices = plan_fleet(rng, device_tokens, args.sales, report.catalog, args.retry_share, args.invalid_share)
+    catalog = make_catalog(report.run_id, mix_of(args), store_codes(args.stores))
+    report.catalog = create_products(http, pool, catalog, args.admin_token)
+    devices = plan_fleet(
+        rng,
+        device_tokens,
+        args.sales,
+        report.catalog,
+        args.retry_share,
+        args.invalid_share,
+        stores,
+        args.return_share,
+    )
     report.sales = [sale for device in devices for sale in device.sales]
     report.resent = sum(len(device.resend) for device in devices)
     progress = Progress("sending", len(report.sales) + report.resent)
@@ -247,7 +302,9 @@ def drive(
 def create_products(http: Http, pool: ThreadPoolExecutor, catalog: Catalog, admin_token: str) -> Catalog:
     """The run's own products through the API; inline ones are left for the tills' product_data."""
     made = [product for product in catalog.products if not product.inline]
-    answers = pool.map(lambda product: http.call("POST", "/api/products/", admin_token, product.create_body()), made)
+    answers = pool.map(
+        lambda product: http.call("POST", "/api/products/", admin_token, product.create_body(catalog.stores)), made
+    )
     for product, response in zip(made, answers):
         if response is None or response.status_code != 201:
             answer = "no answer" if response is None else f"{response.status_code} {response.text[:200]}"
@@ -303,8 +360,9 @@ def summary(report: SimulationReport) -> str:
     verification = {None: skipped, True: "passed", False: "FAILED"}[report.verified]
     ms = [f"{percentile(report.latencies, share) * 1000:.1f} ms" for share in (0.5, 0.99)] if report.latencies else []
     latency = f"p50 {ms[0]}, p99 {ms[1]} ({len(report.latencies)} requests)" if ms else "- (no answers)"
+    stores = f" in {args.stores} stores" if args.stores > 1 else ""
     lines = [
-        f"salesync simulate run {report.run_id}: {args.devices} devices x {args.sales} sales, "
+        f"salesync simulate run {report.run_id}: {args.devices} devices{stores} x {args.sales} sales, "
         f"batch {args.batch}, {args.connections} connections, {args.url}",
         f"  sales sent          {sent} (+{report.resent} re-sent with the same external_id)",
         f"  accepted (202/200)  {accepted}",
@@ -312,6 +370,11 @@ def summary(report: SimulationReport) -> str:
         f"  retries             {report.retries} (503, 429, 5xx or connection lost; backoff honouring Retry-After)",
         f"  applied             {report.applied}",
         f"  rejected            {report.rejected}",
+        *(
+            [f"  returns             {report.returns_sent} sent, {report.returns_applied} applied (among the sales)"]
+            if args.return_share > 0
+            else []
+        ),
         f"  sales/s accepted    {rate(report.send_seconds)} ({report.send_seconds:.2f} s to send everything)",
         f"  sales/s applied     {applied}",
         f"  all seen settled    {settled} (polling each till's statuses in bulk)",

@@ -4,6 +4,9 @@ Every row is validated before anything is written, so a file with one bad row im
 every bad row is reported with its line number. A row whose sku already exists is an error
 unless `update` is set; then its name, price, volatility and reorder level are replaced and its
 stock is left alone (stock changes go through stock adjustments, which keep an audit trail).
+
+A new product's opening stock goes to the row's `store` (main when the column is absent or the cell
+empty); a store that does not exist is a row error, as a store is never created by an import.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain import stock
 from domain.batching import batched
 from domain.money import PrecisionError, check_level, check_price
-from postgres.catalog import open_alerts
-from postgres.tables import Product
+from postgres.catalog import list_stores, move_stock
+from postgres.tables import MAIN_STORE, Product, StockLevel
 
-COLUMNS = ("sku", "name", "unit_price", "stock", "reorder_level", "is_volatile")
+COLUMNS = ("sku", "name", "unit_price", "stock", "reorder_level", "is_volatile", "store")
 REQUIRED = ("sku", "name")
 TRUE, FALSE = {"true", "yes", "1", "y", "t"}, {"false", "no", "0", "n", "f", ""}
 CHUNK = 200  # rows per INSERT / UPDATE statement (and per progress step)
@@ -40,6 +42,7 @@ class Row:
     stock: Decimal
     reorder_level: Decimal
     is_volatile: bool
+    store: str = MAIN_STORE  # where a new product's opening stock goes
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def _row(line: int, cells: dict[str, str]) -> tuple[Row | None, list[RowError]]:
         number("stock", check_level, Decimal(0)),
         number("reorder_level", check_level, Decimal(0)),
         flag("is_volatile"),
+        cells.get("store", "").strip() or MAIN_STORE,  # whether it exists is checked in write()
     )
     return (None if errors else row), [RowError(line, message) for message in errors]
 
@@ -151,38 +155,44 @@ def write(
 ) -> Imported:
     """Create (or, with `update`, also update) every product, in the caller's transaction."""
     existing = _existing(session, [row.sku for row in rows])
-    if existing and not update:
-        raise ImportFailed(
-            [
-                RowError(row.line, f"sku {row.sku!r} already exists (pass --update to update it)")
-                for row in rows
-                if row.sku in existing
-            ]
-        )
+    known = {store.code for store in list_stores(session)}
+    errors = [
+        RowError(row.line, f"sku {row.sku!r} already exists (pass --update to update it)")
+        for row in rows
+        if row.sku in existing and not update
+    ] + [
+        RowError(row.line, f"store {row.store!r} does not exist; create it first (salesync store create)")
+        for row in rows
+        if row.store not in known
+    ]
+    if errors:
+        raise ImportFailed(sorted(errors, key=lambda error: error.line))
     new = [row for row in rows if row.sku not in existing]
-    changed = [row for row in rows if row.sku in existing]
+    # By id: stock rows are then locked in the (product, store) order apply locks them in.
+    changed = sorted((row for row in rows if row.sku in existing), key=lambda row: existing[row.sku])
     done = 0
     for chunk in batched(new, CHUNK):
-        created = session.execute(
-            insert(Product).returning(Product.id, Product.sku), [_fields(row) | {"stock": row.stock} for row in chunk]
-        )
+        created = session.execute(insert(Product).returning(Product.id, Product.sku), [_fields(row) for row in chunk])
         ids = {sku: product_id for product_id, sku in created}
-        _open_alerts_if_low(session, [(ids[row.sku], row, row.stock) for row in chunk])
+        # As creating a product by the API does: a stock row in its store, an alert if below the reorder level.
+        move_stock(
+            session, {(ids[row.sku], row.store): row.stock for row in chunk}, {ids[row.sku]: row for row in chunk}
+        )
         done += len(chunk)
         progress(done)
     for chunk in batched(changed, CHUNK):
-        session.execute(sql_update(Product), [{"id": existing[row.sku][0], **_fields(row)} for row in chunk])
-        _open_alerts_if_low(session, [(existing[row.sku][0], row, existing[row.sku][1]) for row in chunk])
+        session.execute(sql_update(Product), [{"id": existing[row.sku], **_fields(row)} for row in chunk])
+        _recheck_alerts(session, {existing[row.sku]: row for row in chunk})
         done += len(chunk)
         progress(done)
     return Imported(created=len(new), updated=len(changed))
 
 
-def _existing(session: Session, skus: list[str]) -> dict[str, tuple[int, Decimal]]:
-    found: dict[str, tuple[int, Decimal]] = {}
+def _existing(session: Session, skus: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
     for chunk in batched(skus, CHUNK):
-        query = select(Product.sku, Product.id, Product.stock).where(Product.sku.in_(chunk)).with_for_update()
-        found |= {sku: (product_id, level) for sku, product_id, level in session.execute(query)}
+        query = select(Product.sku, Product.id).where(Product.sku.in_(chunk)).with_for_update()
+        found |= dict(session.execute(query).tuples().all())
     return found
 
 
@@ -196,12 +206,10 @@ def _fields(row: Row) -> dict:
     }
 
 
-def _open_alerts_if_low(session: Session, products: list[tuple[int, Row, Decimal]]) -> None:
-    """As creating a product by the API does: a tracked product below its reorder level gets an alert."""
-    alerts = [
-        stock.adjust_stock(
-            stock.ProductState(product_id, row.is_volatile, row.unit_price, level, row.reorder_level), Decimal(0)
-        )[1]
-        for product_id, row, level in products
-    ]
-    open_alerts(session, [alert for alert in alerts if alert])
+def _recheck_alerts(session: Session, products: dict[int, Row]) -> None:
+    """A new reorder level (or volatility) may raise or resolve an alert in each store holding the
+    product: moving each of its stock rows by 0 leaves the stock alone and lets move_stock decide."""
+    held = session.execute(
+        select(StockLevel.product_id, StockLevel.store).where(StockLevel.product_id.in_(products))
+    ).tuples()
+    move_stock(session, {(product_id, store): Decimal(0) for product_id, store in held}, products)

@@ -88,6 +88,34 @@ def test_verification_notices_stock_that_does_not_add_up(stack):
     assert [problem for problem in problems if hot.sku in problem] == problems != []
 
 
+def test_a_fleet_over_three_stores_returning_a_fifth_of_its_sales_keeps_each_stores_stock(stack):
+    report = simulate_fleet(
+        stack, "--devices", "6", "--sales", "10", "--stores", "3", "--return-share", "0.2", "--batch", "5"
+    )
+    returns = [sale for sale in report.sales if sale.is_return]
+    hot = report.catalog.hot[0]
+    adjusted = requests.post(  # S1's stock of a hot product no longer adds up, main's and S2's still do
+        f"{stack.url}/api/products/{hot.id}/stock-adjustments/",
+        json={"quantity": "-1", "reason": "breakage", "store": "S1"},
+        headers={"Authorization": f"Token {stack.tokens['admin']}"},
+        timeout=10,
+    )
+    engine = make_engine(stack.settings.database_url)
+    try:
+        problems = fleet.verify(engine, report.catalog, report.sales)
+    finally:
+        engine.dispose()
+
+    assert (report.problems, report.verified) == ([], True)
+    assert len(returns) == report.returns_sent == report.returns_applied == 6 * 2
+    assert report.applied == report.accepted == len(report.sales) - report.invalid
+    assert {sale.store for sale in report.sales} == {"main", "S1", "S2"}
+    assert "returns             12 sent, 12 applied" in simulate.summary(report)
+    assert "6 devices in 3 stores x 10 sales" in simulate.summary(report)
+    assert adjusted.status_code == 201
+    assert len(problems) == 1 and problems[0].startswith(f"product {hot.sku} in store S1: stock ")
+
+
 def test_the_command_line_runs_a_fleet_and_exits_0_when_verified(stack):
     env = environment(stack.settings, SALESYNC_ADMIN_TOKEN=stack.tokens["admin"])
     done = subprocess.run(

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from postgres import catalog, tokens
 from postgres.apply import apply_isolating
-from postgres.tables import Product, StockAlert
+from postgres.tables import Product, StockAlert, StockLevel
 from tests import builders
-from tests.builders import add_product, line, sale
+from tests.builders import add_product, auth, line, sale, stock
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -66,6 +66,13 @@ def write_csv(tmp_path, text: str) -> str:
 def products(sessions) -> dict[str, Product]:
     with sessions() as session:
         return {p.sku: p for p in session.scalars(select(Product))}
+
+
+def stock_rows(sessions) -> dict[tuple[str, str], Decimal]:
+    """Every stock row, by (sku, store)."""
+    with sessions() as session:
+        query = select(Product.sku, StockLevel.store, StockLevel.quantity).join(Product)
+        return {(sku, store): quantity for sku, store, quantity in session.execute(query)}
 
 
 def test_tokens_are_created_listed_and_revoked_and_redis_follows(salesync, redis_client, settings):
@@ -140,7 +147,10 @@ def test_a_good_file_imports_every_product_and_opens_alerts_for_low_stock(salesy
     assert result.stdout.strip() == f"imported {path}: 3 created, 0 updated"
     assert "importing" not in result.stderr  # no progress bar when stderr is not a terminal
     found = products(sessions)
-    assert {sku: (p.name, p.unit_price, p.stock, p.reorder_level, p.is_volatile) for sku, p in found.items()} == {
+    assert {
+        sku: (p.name, p.unit_price, stock(sessions, p.id, "main"), p.reorder_level, p.is_volatile)
+        for sku, p in found.items()
+    } == {
         "MILK-1L": ("Milk 1 L", Decimal("0.99"), Decimal(20), Decimal(5), False),
         "JUICE-1L": ("Juice, orange", Decimal("1.899"), Decimal(2), Decimal(5), False),
         "BREAD": ("Bread by weight", None, Decimal(0), Decimal(0), True),
@@ -178,16 +188,7 @@ def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_line(salesync,
 
 
 def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(salesync, sessions, tmp_path):
-    with sessions.begin() as session:
-        catalog.create_product(
-            session,
-            sku="MILK-1L",
-            name="Milk",
-            is_volatile=False,
-            unit_price=Decimal("0.99"),
-            stock=Decimal("7"),
-            reorder_level=Decimal(0),
-        )
+    add_product(sessions, "MILK-1L", unit_price="0.99", stock="7")
     path = write_csv(tmp_path, "sku,name,unit_price,stock\nTEA,Tea,1.20,3\nMILK-1L,Milk 1 L,1.05,100\n")
 
     refused = salesync("product", "import", path)
@@ -198,12 +199,9 @@ def test_existing_skus_are_refused_unless_updating_which_never_touches_stock(sal
     assert updated.returncode == 0, updated.stderr
     assert updated.stdout.strip() == f"imported {path}: 1 created, 1 updated"
     found = products(sessions)
-    assert (found["MILK-1L"].name, found["MILK-1L"].unit_price, found["MILK-1L"].stock) == (
-        "Milk 1 L",
-        Decimal("1.05"),
-        Decimal("7"),
-    )
-    assert (found["TEA"].unit_price, found["TEA"].stock) == (Decimal("1.2"), Decimal("3"))
+    assert (found["MILK-1L"].name, found["MILK-1L"].unit_price) == ("Milk 1 L", Decimal("1.05"))
+    assert found["TEA"].unit_price == Decimal("1.2")
+    assert stock_rows(sessions) == {("MILK-1L", "main"): Decimal("7"), ("TEA", "main"): Decimal("3")}
 
 
 def test_status_shows_a_sale_as_the_api_does_from_redis_or_else_postgresql(salesync, sessions, intake):
@@ -303,10 +301,12 @@ def test_token_list_json_names_the_fields_the_text_shows(salesync):
             row["role"],
             row["state"],
             f"{datetime.fromisoformat(row['created_at']):%Y-%m-%d %H:%M}",
+            row["store"],
         ]
         for row in rows
     ] == text
-    assert all(set(row) == {"id", "device", "role", "state", "created_at"} for row in rows)
+    assert all(set(row) == {"id", "device", "role", "state", "created_at", "store"} for row in rows)
+    assert {row["store"] for row in rows} == {"main"}
 
 
 def test_rejected_json_lists_each_rejected_sale_with_its_reason(salesync, sessions, intake):
@@ -402,6 +402,128 @@ def test_check_json_holds_the_figures_and_lists_and_keeps_the_exit_code(salesync
         "unsettled": [],
         "problems": [],
     }
+
+
+def test_a_store_is_created_then_listed_with_main(salesync):
+    created = salesync("store", "create", "S1", "--name", "Harbour shop")
+
+    listed = salesync("store", "list", "--json")
+
+    assert (created.returncode, created.stdout.strip()) == (0, "S1"), created.stderr
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 1
+    assert json.loads(listed.stdout) == [
+        {"code": "S1", "name": "Harbour shop"},
+        {"code": "main", "name": "Main store"},
+    ]
+    assert salesync("store", "list").stdout.splitlines() == ["S1\tHarbour shop", "main\tMain store"]
+
+
+def test_a_store_code_is_taken_once_and_must_be_a_code(salesync, sessions):
+    assert salesync("store", "create", "S1", "--name", "Harbour shop").returncode == 0
+
+    again = salesync("store", "create", "S1", "--name", "Another shop")
+    bad = salesync("store", "create", "S 1!", "--name", "Bad")
+
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr.strip() == "salesync: a store with code 'S1' already exists"
+    assert (bad.returncode, bad.stdout) == (2, "")
+    assert "is not a store code" in bad.stderr
+    with sessions() as session:
+        assert [(s.code, s.name) for s in catalog.list_stores(session)] == [
+            ("S1", "Harbour shop"),
+            ("main", "Main store"),
+        ]
+
+
+def test_a_token_for_an_unknown_store_is_refused_and_nothing_is_created(salesync, sessions):
+    refused = salesync("token", "create", "--device", "till-9", "--store", "NOPE")
+
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert "no store 'NOPE'" in refused.stderr
+    assert salesync("token", "list").stdout == ""
+    with sessions() as session:
+        assert tokens.all_tokens(session) == []
+
+
+def test_a_device_of_store_s1_sells_from_s1s_stock(salesync, sessions, intake, client, redis_client, settings):
+    assert salesync("store", "create", "S1", "--name", "Harbour shop").returncode == 0
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10", stock_by_store={"S1": "4"})
+    created = salesync("token", "create", "--device", "till-9", "--store", "S1")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    listed = json.loads(salesync("token", "list", "--json").stdout)
+
+    posted = client.post(
+        "/api/sales/",
+        json={"external_id": "6f1c2a7e-9d3b-4c1e-8a55-1b2c3d4e5f60", "items": [{"product": milk, "quantity": "3"}]},
+        headers=auth(token),
+    )
+    statuses = apply(intake, sessions)
+
+    assert [(row["device"], row["store"]) for row in listed] == [("till-9", "S1")]
+    assert tokens.lookup(redis_client, settings.redis_prefix, token) == tokens.Caller("till-9", False, "S1")
+    assert posted.status_code == 202, posted.get_json()
+    assert statuses["6f1c2a7e-9d3b-4c1e-8a55-1b2c3d4e5f60"]["status"] == "applied"
+    assert (stock(sessions, milk, "S1"), stock(sessions, milk, "main")) == (Decimal(1), Decimal(10))
+
+
+def test_an_import_puts_opening_stock_in_each_rows_store_and_alerts_there(salesync, sessions, tmp_path):
+    assert salesync("store", "create", "S1", "--name", "Harbour shop").returncode == 0
+    path = write_csv(
+        tmp_path,
+        "sku,name,unit_price,stock,reorder_level,store\n"
+        "MILK-1L,Milk 1 L,0.99,20,5,S1\n"
+        "JUICE-1L,Juice,1.80,2,5,S1\n"
+        "TEA,Tea,1.20,3,0,\n"
+        "SOAP,Soap,2.10,1,5,main\n",
+    )
+
+    result = salesync("product", "import", path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"imported {path}: 4 created, 0 updated"
+    assert stock_rows(sessions) == {
+        ("MILK-1L", "S1"): Decimal(20),
+        ("JUICE-1L", "S1"): Decimal(2),
+        ("TEA", "main"): Decimal(3),
+        ("SOAP", "main"): Decimal(1),
+    }
+    found = products(sessions)
+    with sessions() as session:
+        alerts = {(a.product_id, a.store, a.status) for a in session.scalars(select(StockAlert))}
+    assert alerts == {(found["JUICE-1L"].id, "S1", "open"), (found["SOAP"].id, "main", "open")}
+
+
+def test_an_import_naming_an_unknown_store_imports_nothing_and_names_its_lines(salesync, sessions, tmp_path):
+    path = write_csv(
+        tmp_path,
+        "sku,name,stock,store\nMILK-1L,Milk 1 L,20,main\nTEA,Tea,3,NOPE\nSOAP,Soap,1,S9\n",
+    )
+
+    result = salesync("product", "import", path)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"{path}: line 3: store 'NOPE' does not exist; create it first (salesync store create)",
+        f"{path}: line 4: store 'S9' does not exist; create it first (salesync store create)",
+        f"salesync: 2 error(s) in {path}; nothing was imported",
+    ]
+    assert products(sessions) == {}
+
+
+def test_an_update_leaves_every_stores_stock_alone_and_alerts_by_the_new_reorder_level(salesync, sessions, tmp_path):
+    with sessions.begin() as session:
+        catalog.create_store(session, "S1", "Harbour shop")
+    milk = add_product(sessions, "MILK-1L", unit_price="0.99", stock="10", stock_by_store={"S1": "4"})
+    path = write_csv(tmp_path, "sku,name,stock,reorder_level,store\nMILK-1L,Milk 1 L,100,5,main\n")
+
+    updated = salesync("product", "import", "--update", path)
+
+    assert updated.returncode == 0, updated.stderr
+    assert stock_rows(sessions) == {("MILK-1L", "main"): Decimal(10), ("MILK-1L", "S1"): Decimal(4)}
+    with sessions() as session:
+        assert [(a.product_id, a.store) for a in session.scalars(select(StockAlert))] == [(milk, "S1")]
 
 
 def without(*modules: str) -> list[str]:
