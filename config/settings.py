@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # "exit-after-record": a web worker exits right after recording a new sale, before kicking a drain.
     fault: Literal["exit-after-record", ""] = ""
     log_format: Literal["json", "text"] = "json"  # config/logs.py
+    # Seconds a gap in a device's sale sequence numbers may stay open before it is reported.
+    gap_grace: float = Field(600.0, gt=0)
+    # Origins (scheme://host[:port], comma-separated) whose web tills may call the API from a
+    # browser; empty: none (same origin only).
+    cors_origins: str = ""
     # Flower's login, user:password[,user:password]; FLOWER_BASIC_AUTH is the name Flower itself reads.
     flower_auth: str = Field("", repr=False, validation_alias=AliasChoices("SALESYNC_FLOWER_AUTH", "FLOWER_BASIC_AUTH"))
     # Where the gunicorn workers keep their metrics (web/gunicorn_conf.py); prometheus_client itself

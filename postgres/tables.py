@@ -44,6 +44,12 @@ def store_code(checked: bool = False) -> Mapped[str]:
     return mapped_column(String(32), server_default=MAIN_STORE)
 
 
+def change_stamp() -> Mapped[int]:
+    """The transaction that last wrote the row, stamped by a trigger (migration 0008): what a
+    catalogue pull compares with its cursor (postgres/sync.py)."""
+    return mapped_column(BigInteger, server_default=text("0"), index=True)
+
+
 class Store(Base):
     """A location with its own stock: a shop, a warehouse. Its code is its name in the API."""
 
@@ -61,6 +67,9 @@ class Product(Base):
     is_volatile: Mapped[bool] = mapped_column(default=False)
     unit_price: Mapped[Price | None]
     price_set_at: Mapped[datetime | None]  # client time of the sale that set a volatile price
+    # An inactive product is no longer offered, yet a sale a till made offline still applies.
+    active: Mapped[bool] = mapped_column(server_default=text("true"))
+    change_xid: Mapped[int] = change_stamp()
     reorder_level: Mapped[Quantity] = mapped_column(default=Decimal(0))
     created_at: Mapped[datetime] = created()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
@@ -75,6 +84,7 @@ class StockLevel(Base):
     store: Mapped[str] = mapped_column(String(32), ForeignKey("stores.code"), primary_key=True)
     quantity: Mapped[Stock] = mapped_column(default=Decimal(0))
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    change_xid: Mapped[int] = change_stamp()
 
 
 class Sale(Base):
