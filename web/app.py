@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
 from redis_queue.intake import Intake
-from web import analytics, apidocs, catalog, health, metrics, openapi, ops, problems, sales, till
+from web import analytics, apidocs, catalog, health, metrics, openapi, ops, problems, sales, sync, till
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter
 
@@ -63,7 +63,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     problems.register(app, settings.retry_after)
     metrics.install(app)  # GET /metrics, intake counters
-    for blueprint in (analytics.blueprint, sales.blueprint, catalog.blueprint, health.blueprint, openapi.blueprint):
+    for blueprint in (
+        analytics.blueprint,
+        sales.blueprint,
+        catalog.blueprint,
+        sync.blueprint,
+        health.blueprint,
+        openapi.blueprint,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(ops.blueprint)  # the ops dashboard and its JSON
     app.register_blueprint(till.blueprint)  # the demo till page and the JS client

@@ -83,6 +83,7 @@ def product_view(product: Product, stock: Mapping[str, Decimal]) -> dict:
         "unit_price": None if product.unit_price is None else format_amount(product.unit_price),
         "stock": format_quantity(reduce(EXACT.add, stock.values(), Decimal(0))),
         "stock_by_store": {store: format_quantity(level) for store, level in sorted(stock.items())},
+        "active": product.active,
         "reorder_level": format_quantity(product.reorder_level),
         "created_at": timestamp(product.created_at),
         "updated_at": timestamp(product.updated_at),
