@@ -44,16 +44,23 @@ class Sale:
     store: str = MAIN_STORE  # the device's store when the sale was recorded
     kind: str = SALE
     original_external_id: str | None = None  # a return's original sale, if the till named it
+    sequence: int | None = None  # the till's own number for the sale (1, 2, ...): gaps show lost sales
 
     @property
     def is_return(self) -> bool:
         return self.kind == RETURN
 
     @property
-    def price_time(self) -> datetime:
-        """When the sale happened, for ordering volatile prices: the till's clock, but never later
-        than the server received it, so a till whose clock runs ahead cannot pin a price."""
+    def happened_at(self) -> datetime:
+        """When the sale happened, as far as the server trusts the till: its clock, but never later
+        than the server received it. It orders volatile prices (a till whose clock runs ahead
+        cannot pin a price) and dates the sale in reports (not on a day still to come)."""
         return min(self.client_timestamp, self.received_at)
+
+    @property
+    def clock_ahead(self) -> bool:
+        """The till's clock ran ahead of the server's when it made this sale."""
+        return self.client_timestamp > self.received_at
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +73,7 @@ class Sale:
             "store": self.store,
             "kind": self.kind,
             "original_external_id": self.original_external_id,
+            "sequence": self.sequence,
         }
 
     @classmethod
@@ -81,6 +89,7 @@ class Sale:
             store=data.get("store", MAIN_STORE),
             kind=data.get("kind", SALE),
             original_external_id=data.get("original_external_id"),
+            sequence=data.get("sequence"),  # queued before sequences existed: none
         )
 
 

@@ -22,7 +22,7 @@ class ProductState:
     is_volatile: bool
     unit_price: Decimal | None
     reorder_level: Decimal
-    price_set_at: datetime | None = None  # Sale.price_time of the sale that set a volatile price
+    price_set_at: datetime | None = None  # Sale.happened_at of the sale that set a volatile price
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,10 @@ def apply_sales(sales: Iterable[PricedSale], products: Mapping[int, ProductState
                 key = (line.product_id, sale.store)
                 moved = line.quantity if sale.is_return else -line.quantity
                 effects.stock[key] = EXACT.add(effects.stock.get(key, Decimal(0)), moved)
-            elif not sale.is_return and (product.price_set_at is None or sale.price_time > product.price_set_at):
+            elif not sale.is_return and (product.price_set_at is None or sale.happened_at > product.price_set_at):
                 # An old offline sale arriving late must not overwrite a newer price.
                 effects.products[line.product_id] = replace(
-                    product, unit_price=line.unit_price, price_set_at=sale.price_time
+                    product, unit_price=line.unit_price, price_set_at=sale.happened_at
                 )
     return effects
 

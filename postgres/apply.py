@@ -305,7 +305,7 @@ def _insert_items(session: Session, priced: list[PricedSale], sale_ids: dict[str
             "quantity": line.quantity,
             "unit_price": line.unit_price,
             "subtotal": line.subtotal,
-            "sold_at": p.sale.client_timestamp,
+            "sold_at": p.sale.happened_at,
             "store": p.sale.store,
             "is_return": p.sale.is_return,
         }

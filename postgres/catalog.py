@@ -84,6 +84,25 @@ def create_product(session: Session, stock_by_store: Mapping[str, Decimal], **fi
     return product
 
 
+def update_product(session: Session, product_id: int, changes: Mapping) -> Product | None:
+    """Change a product's name, unit_price, reorder_level or active flag (never its stock); None if
+    no such product. A new reorder level raises or resolves each store's alert; a volatile
+    product's price set here counts as set now, so an older offline sale does not overwrite it."""
+    product = session.get(Product, product_id, with_for_update={"key_share": True})
+    if product is None:
+        return None
+    for name, value in changes.items():
+        setattr(product, name, value)
+    if "unit_price" in changes and product.is_volatile:
+        product.price_set_at = session.scalar(select(func.now()))
+    session.flush()
+    if "reorder_level" in changes:
+        stores = session.scalars(select(StockRow.store).where(StockRow.product_id == product_id))
+        move_stock(session, {(product_id, store): Decimal(0) for store in stores}, {product_id: product})
+    session.refresh(product)
+    return product
+
+
 def adjust_stock(
     session: Session, product_id: int, quantity: Decimal, reason: str, device: str, store: str = MAIN_STORE
 ) -> Product | None:

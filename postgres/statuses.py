@@ -31,6 +31,7 @@ class Sold(NamedTuple):
     store: str
     kind: str
     original_external_id: str | None
+    received_at: datetime
 
 
 WAITING = "waiting"  # a return whose original sale is not applied yet: it stays queued, at the back
@@ -49,6 +50,8 @@ def sale_view(sale: Sale | Sold, items: list) -> dict:
         "store": sale.store,
         "kind": sale.kind,
         "client_timestamp": timestamp(sale.client_timestamp),
+        # The till's clock ran ahead: its time is kept, reports and prices use received_at instead.
+        "clock_ahead": sale.client_timestamp > sale.received_at,
         "synced_at": timestamp(sale.synced_at),
         "total": format_amount(sale.total),
         "items": [
@@ -78,6 +81,7 @@ def sold_view(priced: PricedSale, synced_at: datetime, fingerprint: str | None) 
         sale.store,
         sale.kind,
         sale.original_external_id,
+        sale.received_at,
     )
     return applied_status(sale.received_at, sale_view(sold, list(priced.lines)), fingerprint)
 

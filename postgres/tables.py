@@ -117,7 +117,7 @@ class SaleItem(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     sale_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sales.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
-    sold_at: Mapped[datetime]  # the sale's client_timestamp: when it happened, for reports
+    sold_at: Mapped[datetime]  # when the sale happened, for reports (Sale.happened_at: never after received_at)
     store: Mapped[str] = store_code()  # the sale's, copied: the rollup reads items alone
     is_return: Mapped[bool] = mapped_column(server_default=text("false"))  # counts negative in reports
     quantity: Mapped[Quantity]
@@ -211,3 +211,34 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
     created_at: Mapped[datetime] = created()
     revoked_at: Mapped[datetime | None]
+
+
+class DeviceSequence(Base):
+    """A sequence number a device's sale carried, once that sale settled (applied or rejected):
+    the numbers not here below a device's highest are its missing sales (domain/sequences.py)."""
+
+    __tablename__ = "device_sequences"
+    device: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(UUID(as_uuid=False))  # the first sale that carried it
+    received_at: Mapped[datetime]
+
+
+class SequenceConflict(Base):
+    """A second, different sale of a device with a sequence already taken (one row per sale, so
+    applying it again counts it once)."""
+
+    __tablename__ = "sequence_conflicts"
+    device: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(UUID(as_uuid=False), primary_key=True)
+    received_at: Mapped[datetime]
+
+
+class SequenceMark(Base):
+    """Per device, a sequence up to which every number has been received: gaps are looked for
+    above it only, so reading them costs the sequences since the oldest open gap, not all."""
+
+    __tablename__ = "sequence_marks"
+    device: Mapped[str] = mapped_column(String(100), primary_key=True)
+    complete_through: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,7 @@ from postgres.tables import Product
 from web.auth import authenticate
 from web.body import parse, read_json
 from web.problems import ProblemError, invalid
-from web.schemas import ProductIn, StockAdjustmentIn, StoreIn
+from web.schemas import ProductIn, ProductPatchIn, StockAdjustmentIn, StoreIn
 from web.views import alert_view, product_view, store_view
 
 blueprint = Blueprint("catalog", __name__)
@@ -81,6 +81,17 @@ def create_product():
     except catalog.SkuTaken as error:
         raise ProblemError(409, "Conflict", str(error)) from None
     return view, 201, {"Location": f"/api/products/{view['id']}/"}
+
+
+@blueprint.patch("/api/products/<int:product_id>/")
+def update_product(product_id: int):
+    authenticate(admin=True)
+    body = parse(ProductPatchIn, read_json())
+    with sessions().begin() as session:
+        product = catalog.update_product(session, product_id, body.changes())
+        if product is None:
+            raise ProblemError(404, "Not Found", f"No product {product_id}.")
+        return product_views(session, [product])[0]
 
 
 @blueprint.post("/api/products/<int:product_id>/stock-adjustments/")

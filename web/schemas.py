@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
@@ -28,7 +28,6 @@ from domain.money import PrecisionError, check_level, check_price, check_quantit
 MAX_ITEMS = 500
 MAX_BATCH = 1000  # sales per POST /api/sales/batch/
 MAX_STATUS_IDS = 1000  # external_ids per POST /api/sales/status/
-MAX_CLOCK_SKEW = timedelta(days=1)  # a till's clock may run ahead, not by more than this
 
 
 def exact(check: Callable[[Decimal], Decimal]) -> Callable[[object], Decimal]:
@@ -107,8 +106,8 @@ StoreCode = Annotated[StrictStr, Field(pattern=STORE_CODE, description="A store'
 def aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone offset, for example 2026-01-31T14:30:00Z")
-    if value - datetime.now(UTC) > MAX_CLOCK_SKEW:
-        raise ValueError("is more than a day in the future; check the device clock")
+    # A time in the future is kept as sent: a till whose clock runs ahead has still taken the money
+    # (reports and prices use the time the server received it instead: Sale.happened_at).
     try:
         return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
@@ -167,6 +166,9 @@ class SaleIn(BaseModel):
     original_external_id: UUID | None = Field(
         None, description="A return's original sale: what may come back is bounded by what it sold"
     )
+    sequence: Annotated[StrictInt, Field(ge=1, le=2**62)] | None = Field(
+        None, description="The till's number for this sale: 1 for its first, one more for each next one"
+    )
 
     @model_validator(mode="after")
     def a_return_names_products(self) -> SaleIn:
@@ -206,6 +208,28 @@ class ProductIn(BaseModel):
         if self.stock_by_store is None or "stock" in self.model_fields_set:
             return {"main": self.stock, **(self.stock_by_store or {})}
         return self.stock_by_store
+
+
+class ProductPatchIn(BaseModel):
+    """PATCH /api/products/<id>/: what may change. Stock changes only by stock adjustments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text | None = None
+    unit_price: Price | None = Field(None, description="null: no default price (sale lines then need one)")
+    reorder_level: Level | None = None
+    active: StrictBool | None = Field(None, description="false: no longer offered; offline sales still apply")
+
+    @model_validator(mode="after")
+    def something(self) -> ProductPatchIn:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of name, unit_price, reorder_level, active")
+        for name in ("name", "reorder_level", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+    def changes(self) -> dict:
+        return self.model_dump(include=self.model_fields_set)
 
 
 class StockAdjustmentIn(BaseModel):
