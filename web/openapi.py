@@ -12,7 +12,16 @@ from pydantic import BaseModel, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from web import responses as out
-from web.schemas import MAX_BATCH, STORE_CODE, ProductIn, SaleIn, StatusQueryIn, StockAdjustmentIn, StoreIn
+from web.schemas import (
+    MAX_BATCH,
+    STORE_CODE,
+    ProductIn,
+    ProductPatchIn,
+    SaleIn,
+    StatusQueryIn,
+    StockAdjustmentIn,
+    StoreIn,
+)
 
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
@@ -32,7 +41,7 @@ class Report(RootModel[out.ProductReport | out.FleetReport]):
     """A sales report: one product's (with product_id) or every product's (without)."""
 
 
-REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, StockAdjustmentIn, StoreIn)
+REQUESTS = (SaleIn, SaleBatchIn, StatusQueryIn, ProductIn, ProductPatchIn, StockAdjustmentIn, StoreIn)
 RESPONSES = (
     out.Problem,
     out.SaleQueued,
@@ -40,6 +49,7 @@ RESPONSES = (
     out.BatchResults,
     out.StatusResults,
     out.Product,
+    out.ProductPage,
     out.Store,
     out.Alert,
     Report,
@@ -67,6 +77,7 @@ HEADERS = {
     "Retry-After": "Seconds to wait before sending the same request again.",
     "WWW-Authenticate": "Always `Token`.",
     "Allow": "The methods this path allows.",
+    "ETag": "The answer's entity tag: send it as If-None-Match with the same cursor to get 304 while nothing changed.",
 }
 PROBLEM_HEADERS = {401: ["WWW-Authenticate"], 405: ["Allow"], 429: ["Retry-After"], 503: ["Retry-After"]}
 AUTHENTICATED = (401, 429, 500, 503)  # every endpoint behind a token may answer these
@@ -264,6 +275,46 @@ def paths() -> dict:
         "/api/products/{product_id}/": {
             "get": operation(
                 "One product", {200: answer("The product.", ref(out.Product))}, (404,), parameters=[PRODUCT_ID]
+            ),
+            "patch": operation(
+                "Change a product's name, price, reorder level or active flag (admin)",
+                {200: answer("The product after the change.", ref(out.Product))},
+                (400, 404, 413, 415),
+                admin=True,
+                body=ProductPatchIn,
+                parameters=[PRODUCT_ID],
+                description="Only the fields given change; stock never does (stock adjustments change it). "
+                "A new reorder level raises or resolves each store's alert.",
+            ),
+        },
+        "/api/sync/products/": {
+            "get": operation(
+                "Pull the catalogue: the products changed since a cursor",
+                {
+                    200: answer("One page of changed products.", ref(out.ProductPage), ["ETag"]),
+                    304: {
+                        "description": "Nothing changed since the answer whose ETag was sent as If-None-Match.",
+                        "headers": {"ETag": {"description": HEADERS["ETag"], "schema": {"type": "string"}}},
+                    },
+                },
+                (400,),
+                parameters=[
+                    query("cursor", {"type": "string"}, "The last answer's cursor; without it, the whole catalogue."),
+                    query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Products per page; default 500."
+                    ),
+                    {
+                        "name": "If-None-Match",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "The ETag of the last answer for the same cursor.",
+                    },
+                ],
+                description="Pull until `has_more` is false, sending each answer's `cursor` with the next "
+                "request; keep the last cursor for the next pull. A product comes back after any change to it "
+                "(name, price, reorder level, active, stock in any store); none is ever missed. A cursor this "
+                "server did not give out is a 400: pull again without one.",
             ),
         },
         "/api/products/{product_id}/stock-adjustments/": {

@@ -83,7 +83,11 @@ class AppliedSale(Closed):
     original_external_id: UUID | None = optional(
         description="Returns only: the original sale the till named, or null when it named none."
     )
-    client_timestamp: datetime
+    client_timestamp: datetime = Field(description="As the till sent it, even when its clock ran ahead.")
+    clock_ahead: bool = Field(
+        description="true: client_timestamp was later than received_at (the till's clock ran ahead); "
+        "reports and volatile prices date the sale when it was received"
+    )
     synced_at: datetime
     total: Money = Field(description="Sum of the subtotals; a return's is the refund, positive too.")
     items: list[SaleLine]
@@ -147,8 +151,17 @@ class Product(Closed):
         json_schema_extra={"additionalProperties": False},
     )
     reorder_level: Quantity
+    active: bool = Field(description="false: no longer offered; a sale a till made offline still applies")
     created_at: datetime
     updated_at: datetime
+
+
+class ProductPage(Closed):
+    """GET /api/sync/products/: one page of the products changed since the cursor."""
+
+    products: list[Product] = Field(description="Changed products by id, each as GET /api/products/{id}/ answers it.")
+    cursor: str = Field(description="Opaque: send it as `cursor` to read the next page, or the next pull.")
+    has_more: bool = Field(description="true: pull again at once with `cursor`; false: up to date.")
 
 
 class Store(Closed):

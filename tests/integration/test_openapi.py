@@ -115,7 +115,7 @@ def test_stores_stock_by_store_and_returns_answer_as_the_document_says(
 
     body = {"sku": "MILK", "name": "Milk", "unit_price": "1.00", "stock_by_store": {"S1": "3"}, "reorder_level": "5"}
     product = call("POST", "/api/products/", admin, 201, json=body).json
-    assert (product["stock"], product["stock_by_store"]) == ("3", {"S1": "3", "main": "0"})
+    assert (product["stock"], product["stock_by_store"]) == ("3", {"S1": "3"})
     call("POST", "/api/products/", admin, 400, json={**body, "sku": "X", "stock_by_store": {"nowhere": "1"}})
     adjust = f"/api/products/{product['id']}/stock-adjustments/"
     call("POST", adjust, admin, 201, json={"quantity": "10", "reason": "delivery", "store": "S1"})
