@@ -120,8 +120,8 @@ def test_stores_stock_by_store_and_returns_answer_as_the_document_says(
     adjust = f"/api/products/{product['id']}/stock-adjustments/"
     call("POST", adjust, admin, 201, json={"quantity": "10", "reason": "delivery", "store": "S1"})
     call("POST", adjust, admin, 400, json={"quantity": "1", "reason": "delivery", "store": "nowhere"})
-    alerts = call("GET", "/api/alerts/?store=main", till, 200).json
-    assert [(a["store"], a["status"]) for a in alerts] == [("main", "open")]
+    alerts = call("GET", "/api/alerts/?store=S1", till, 200).json
+    assert [(a["store"], a["status"]) for a in alerts] == [("S1", "resolved")]  # 3 < 5, then 13
     call("GET", "/api/alerts/?store=nowhere", till, 404)
 
     sold = {"external_id": str(uuid.uuid4()), "items": [{"product": product["id"], "quantity": "2"}]}
