@@ -6,7 +6,10 @@
 // only when the server answered 202 or 200 for it; 400/422 sales are set aside for a person;
 // 503, 429, 5xx and lost connections are retried with exponential backoff and jitter, never
 // earlier than Retry-After. Sales the server still has queued are polled (many in one
-// POST /api/sales/status/) until applied or rejected. See README.md next to this file.
+// POST /api/sales/status/) until applied or rejected. Every sale carries `sequence`, the till's
+// own count of the sales it rang up (1, 2, 3, ..., kept in the store). The product catalogue is
+// pulled into the store incrementally (GET /api/sync/products/, a cursor and an ETag kept across
+// reloads), so the till can sell from it offline. See README.md next to this file.
 
 /** Where a sale is in its life. */
 export const State = Object.freeze({
@@ -28,6 +31,8 @@ const DEFAULTS = {
   retryMax: 30000,       // ...up to this
   requestTimeout: 30000, // ms before a request is given up as lost
   historyLimit: 200,     // applied sales kept for display; older ones are forgotten
+  pullInterval: 60000,   // ms between catalogue pulls (0: only on start(), online and sync({force: true}))
+  pullPageSize: 500,     // products asked for per catalogue page (the server gives up to 1,000)
 };
 
 const CLEARS = new Set([200, 202]);       // the server has the sale: it leaves the queue
@@ -78,15 +83,17 @@ export class SaleSync {
     this.retryAt = 0;              // no send before this time (ms)
     this.lastSyncAt = null;        // last time the server answered a send or poll
     this.lastError = null;
-    this.sequence = 0;
+    this.pullEndpoint = true;      // false once the server showed it has no catalogue pull endpoint
+    this.pullAt = 0;               // the next catalogue pull is due at this time (ms; 0: now)
+    this.lastPullAt = null;        // last time the server answered a catalogue pull (200 or 304)
     this.onOnline = () => this.sync({ force: true });
     this.onOffline = () => this.emitStatus();
   }
 
   // ---- events -------------------------------------------------------------------------------
 
-  /** Listen to "status" (counts and sync state), "sale" (a sale changed), "sync" and "error".
-   *  Returns a function that removes the listener. */
+  /** Listen to "status" (counts and sync state), "sale" (a sale changed), "sync", "catalogue"
+   *  (products changed) and "error". Returns a function that removes the listener. */
   on(type, listener) {
     if (!this.listeners.has(type)) this.listeners.set(type, new Set());
     this.listeners.get(type).add(listener);
@@ -109,7 +116,7 @@ export class SaleSync {
 
   // ---- public API ---------------------------------------------------------------------------
 
-  /** Listen for the online event and sync now; call once the page is ready. */
+  /** Listen for the online event, then sync and pull the catalogue now; call once the page is ready. */
   start() {
     this.stopped = false;
     this.window?.addEventListener?.("online", this.onOnline);
@@ -134,26 +141,27 @@ export class SaleSync {
   /**
    * Ring up a sale: store it, then try to send it. Resolves with the stored record once the
    * sale is safe in the store (before it is sent). `items` are lines as POST /api/sales/ takes
-   * them; `client_timestamp` defaults to now and `external_id` is generated here.
+   * them; `client_timestamp` defaults to now and `external_id` is generated here; `sequence` is
+   * the next number of this till's count, taken in the same store transaction that keeps the sale.
    */
   async sell({ items, client_timestamp, source_device }) {
     if (!Array.isArray(items) || items.length === 0) throw new TypeError("a sale needs at least one item");
     const at = this.now();
     const externalId = this.uuid();
-    const record = {
+    const record = await this.store.addSale((sequence) => ({
       external_id: externalId,
-      seq: at * 1000 + (this.sequence++ % 1000),
+      seq: at * 1000 + (sequence % 1000),  // the order sales are listed and sent in
       state: State.PENDING,
       created_at: new Date(at).toISOString(),
-      // Exactly what is sent on every try: a retry must carry the same payload.
+      // Exactly what is sent on every try: a retry must carry the same payload, number included.
       sale: {
         external_id: externalId,
+        sequence,
         source_device: source_device ?? this.options.sourceDevice,
         client_timestamp: client_timestamp ?? new Date(at).toISOString(),
         items,
       },
-    };
-    await this.store.putMany([record]);
+    }));
     this.emit("sale", record);
     this.sync();
     return record;
@@ -162,6 +170,18 @@ export class SaleSync {
   /** All sales the store holds, oldest first. */
   async sales() {
     return this.store.list();
+  }
+
+  /** The catalogue as last pulled, by id: every product the server showed, inactive ones
+   *  included (`active: false`: keep for display, do not sell). */
+  async products() {
+    return this.store.products();
+  }
+
+  /** Pull the catalogue at the next chance (now, unless a backoff is running). */
+  pull() {
+    this.pullAt = 0;
+    return this.sync();
   }
 
   /** Forget a sale that was set aside (state "held"); other sales cannot be discarded. */
@@ -183,18 +203,22 @@ export class SaleSync {
       syncing: this.syncing,
       online: this.isOnline(),
       lastSyncAt: this.lastSyncAt,
+      lastPullAt: this.lastPullAt,
       lastError: this.lastError,
       retryAt: this.retryAt > this.now() ? this.retryAt : null,
     };
   }
 
   /**
-   * Send what is queued, then poll statuses. One sync runs at a time: a call during a sync
+   * Send what is queued, poll statuses, then pull the catalogue if due. One sync runs at a time: a call during a sync
    * returns the running one and makes it go round once more. Never rejects; failures are
    * reported through "error" and "status". Without `force`, a backoff in progress is honoured.
    */
   sync({ force = false } = {}) {
-    if (force) this.retryAt = 0;
+    if (force) {
+      this.retryAt = 0;
+      this.pullAt = 0;
+    }
     if (this.running) {
       this.again = true;
       return this.running;
@@ -242,7 +266,7 @@ export class SaleSync {
     }
     if (report.sent) this.emit("sync", { ...report, at: this.now() });
     this.succeeded();
-    const failure = await this.poll();
+    const failure = (await this.poll()) ?? (await this.pullIfDue());
     if (failure) this.fail(failure);
   }
 
@@ -367,11 +391,63 @@ export class SaleSync {
     }
   }
 
+  // ---- catalogue ----------------------------------------------------------------------------
+
+  /** Pull the catalogue if a pull is due; a Transient if it failed (it stays due). */
+  async pullIfDue() {
+    if (!this.pullEndpoint || this.now() < this.pullAt) return null;
+    const failure = await this.pullCatalogue();
+    if (!failure) this.pullAt = this.options.pullInterval > 0 ? this.now() + this.options.pullInterval : Infinity;
+    return failure;
+  }
+
+  /**
+   * Pull what changed since the stored cursor (everything, without one), page by page until
+   * has_more is false. Each page's products are upserted by id together with the cursor after
+   * them, so a pull cut short goes on from its last stored page. The ETag of an answer is sent
+   * back as If-None-Match when the same cursor is asked for again: 304 means nothing changed.
+   * Returns a Transient if the pull stopped early.
+   */
+  async pullCatalogue() {
+    let { cursor = null, etag = null } = (await this.store.getMeta("catalogue")) ?? {};
+    let restarted = false;
+    let changed = 0;
+    for (;;) {
+      const query = new URLSearchParams({ limit: String(this.options.pullPageSize) });
+      if (cursor !== null) query.set("cursor", cursor);
+      const headers = etag && etag.cursor === cursor ? { "If-None-Match": etag.value } : {};
+      const answer = await this.request("GET", `/api/sync/products/?${query}`, undefined, headers);
+      if (answer instanceof Transient) return answer;
+      const { status, body } = answer;
+      if (status === 304) break;  // nothing changed since the answer whose ETag was sent
+      if (status === 400 && cursor !== null && !restarted) {
+        // A cursor the server no longer takes: start again from the whole catalogue.
+        [cursor, etag, restarted] = [null, null, true];
+        continue;
+      }
+      if (status === 404 || status === 405) {
+        this.pullEndpoint = false;  // an older server without the pull: keep the catalogue held
+        return null;
+      }
+      if (status !== 200 || !Array.isArray(body?.products) || typeof body.cursor !== "string") {
+        return this.failure(status, body, answer.retryAfterMs);
+      }
+      const state = { cursor: body.cursor, etag: answer.etag ? { cursor, value: answer.etag } : null };
+      await this.store.putCatalogue(body.products, state);
+      changed += body.products.length;
+      if (!body.has_more || body.cursor === cursor) break;  // done (or a cursor that would loop)
+      ({ cursor, etag } = state);
+    }
+    this.lastPullAt = this.now();
+    if (changed > 0) this.emit("catalogue", { changed, at: this.lastPullAt });
+    return null;
+  }
+
   // ---- HTTP ---------------------------------------------------------------------------------
 
-  /** One request: {status, body, retryAfterMs}, or a Transient when no answer came. */
-  async request(method, path, body) {
-    const headers = { Authorization: `Token ${this.token}`, Accept: "application/json" };
+  /** One request: {status, body, retryAfterMs, etag}, or a Transient when no answer came. */
+  async request(method, path, body, extraHeaders = {}) {
+    const headers = { Authorization: `Token ${this.token}`, Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const controller = typeof AbortController === "function" ? new AbortController() : null;
     const timeout = this.timers.set(() => controller?.abort(), this.options.requestTimeout);
@@ -380,6 +456,7 @@ export class SaleSync {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",  // answers are the server's to give: never one from the browser's cache
         signal: controller?.signal,
       });
       let parsed = null;
@@ -392,6 +469,7 @@ export class SaleSync {
         status: response.status,
         body: parsed,
         retryAfterMs: retryAfter(response.headers?.get?.("Retry-After"), this.now()),
+        etag: response.headers?.get?.("ETag") ?? null,
       };
     } catch (error) {
       return new Transient("network", `no answer from the server (${error?.message ?? error})`);
@@ -433,7 +511,7 @@ export class SaleSync {
     this.lastError = null;
   }
 
-  /** Wake up for the next retry, status poll or timer sync, if there is anything to do. */
+  /** Wake up for the next retry, status poll, catalogue pull or timer sync, if there is anything to do. */
   async schedule() {
     this.cancelTimer();
     if (this.stopped) return;
@@ -441,6 +519,11 @@ export class SaleSync {
     let wake = null;
     if (counts.pending > 0) wake = this.retryAt || this.now() + this.options.syncInterval;
     if (counts.queued > 0) wake = Math.min(wake ?? Infinity, Math.max(this.retryAt, this.now() + this.options.pollInterval));
+    if (this.pullEndpoint && this.pullAt !== Infinity) {
+      // A pull due while offline waits like the queue does: for the online event or the timer.
+      const pull = this.isOnline() ? Math.max(this.pullAt, this.retryAt) : this.now() + this.options.syncInterval;
+      wake = Math.min(wake ?? Infinity, pull);
+    }
     if (wake === null) return;
     this.timer = this.timers.set(() => {
       this.timer = null;
@@ -486,10 +569,20 @@ function byOrder(a, b) {
   return a.seq - b.seq;
 }
 
-/** The queue in memory: for tests, and for environments without IndexedDB (nothing survives a restart). */
+function byId(a, b) {
+  return a.id - b.id;
+}
+
+/**
+ * The till's data in memory: for tests, and for environments without IndexedDB (nothing
+ * survives a restart). Sales by external_id, products by id, and a few named values ("sequence":
+ * the last sale number given; "catalogue": the pull's cursor and ETag).
+ */
 export class MemoryStore {
   constructor() {
     this.records = new Map();
+    this.catalogue = new Map();
+    this.meta = new Map();
   }
 
   async list() {
@@ -503,17 +596,52 @@ export class MemoryStore {
   async delete(externalId) {
     this.records.delete(externalId);
   }
+
+  /** Store the sale `build(sequence)` makes with the next sale number, and count that number used. */
+  async addSale(build) {
+    const sequence = (this.meta.get("sequence") ?? 0) + 1;
+    const record = build(sequence);
+    this.meta.set("sequence", sequence);
+    this.records.set(record.external_id, structuredClone(record));
+    return record;
+  }
+
+  async products() {
+    return [...this.catalogue.values()].map((p) => structuredClone(p)).sort(byId);
+  }
+
+  /** Upsert products by id and keep the pull's state with them, as one write. */
+  async putCatalogue(products, state) {
+    for (const product of products) this.catalogue.set(product.id, structuredClone(product));
+    this.meta.set("catalogue", structuredClone(state));
+  }
+
+  async getMeta(key) {
+    return structuredClone(this.meta.get(key));
+  }
 }
 
-/** The queue in IndexedDB: survives reloads, crashes and restarts of the browser. */
+/** The till's data in IndexedDB (as MemoryStore keeps it): survives reloads, crashes and restarts of the browser. */
 export class IndexedDBStore {
   static NAME = "sales";
+  static PRODUCTS = "products";
+  static META = "meta";
 
   static open(name = "salesync", indexedDB = globalThis.indexedDB) {
     return new Promise((resolve, reject) => {
-      const request = indexedDB.open(name, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(IndexedDBStore.NAME, { keyPath: "external_id" });
-      request.onsuccess = () => resolve(new IndexedDBStore(request.result));
+      // Version 2 adds the catalogue and the named values; a till's queue of version 1 is kept.
+      const request = indexedDB.open(name, 2);
+      request.onupgradeneeded = () => {
+        const db = request.result;
+        if (!db.objectStoreNames.contains(IndexedDBStore.NAME)) db.createObjectStore(IndexedDBStore.NAME, { keyPath: "external_id" });
+        if (!db.objectStoreNames.contains(IndexedDBStore.PRODUCTS)) db.createObjectStore(IndexedDBStore.PRODUCTS, { keyPath: "id" });
+        if (!db.objectStoreNames.contains(IndexedDBStore.META)) db.createObjectStore(IndexedDBStore.META);
+      };
+      request.onsuccess = () => {
+        // A newer version opened in another tab: let it upgrade (this page must be reloaded).
+        request.result.onversionchange = () => request.result.close();
+        resolve(new IndexedDBStore(request.result));
+      };
       request.onerror = () => reject(request.error);
     });
   }
@@ -522,30 +650,73 @@ export class IndexedDBStore {
     this.db = db;
   }
 
-  // "strict": the write is on disk before it is reported done; a rung-up sale survives a crash.
-  transaction(mode, work) {
+  /**
+   * One transaction over the object stores `names`. `work` gets them by name and returns a
+   * function that reads its result once the transaction is complete. "strict": the write is on
+   * disk before it is reported done; a rung-up sale survives a crash.
+   */
+  transaction(names, mode, work) {
     return new Promise((resolve, reject) => {
-      const tx = this.db.transaction(IndexedDBStore.NAME, mode, { durability: "strict" });
-      const result = work(tx.objectStore(IndexedDBStore.NAME));
-      tx.oncomplete = () => resolve(result.result);
+      const tx = this.db.transaction(names, mode, { durability: "strict" });
+      const result = work(Object.fromEntries(names.map((name) => [name, tx.objectStore(name)])));
+      tx.oncomplete = () => resolve(result?.());
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
     });
   }
 
   async list() {
-    return (await this.transaction("readonly", (store) => store.getAll())).sort(byOrder);
+    return (await this.transaction([IndexedDBStore.NAME], "readonly", (stores) => {
+      const all = stores[IndexedDBStore.NAME].getAll();
+      return () => all.result;
+    })).sort(byOrder);
   }
 
   putMany(records) {
-    return this.transaction("readwrite", (store) => {
-      let last = { result: undefined };
-      for (const record of records) last = store.put(record);
-      return last;
+    return this.transaction([IndexedDBStore.NAME], "readwrite", (stores) => {
+      for (const record of records) stores[IndexedDBStore.NAME].put(record);
     });
   }
 
   delete(externalId) {
-    return this.transaction("readwrite", (store) => store.delete(externalId));
+    return this.transaction([IndexedDBStore.NAME], "readwrite", (stores) => {
+      stores[IndexedDBStore.NAME].delete(externalId);
+    });
+  }
+
+  /** The number and the sale in one transaction: two tabs never give out the same number. */
+  addSale(build) {
+    return this.transaction([IndexedDBStore.NAME, IndexedDBStore.META], "readwrite", (stores) => {
+      let record;
+      const last = stores[IndexedDBStore.META].get("sequence");
+      last.onsuccess = () => {
+        const sequence = (last.result ?? 0) + 1;
+        record = build(sequence);
+        stores[IndexedDBStore.META].put(sequence, "sequence");
+        stores[IndexedDBStore.NAME].put(record);
+      };
+      return () => record;
+    });
+  }
+
+  async products() {
+    return (await this.transaction([IndexedDBStore.PRODUCTS], "readonly", (stores) => {
+      const all = stores[IndexedDBStore.PRODUCTS].getAll();
+      return () => all.result;
+    })).sort(byId);
+  }
+
+  putCatalogue(products, state) {
+    return this.transaction([IndexedDBStore.PRODUCTS, IndexedDBStore.META], "readwrite", (stores) => {
+      for (const product of products) stores[IndexedDBStore.PRODUCTS].put(product);
+      stores[IndexedDBStore.META].put(state, "catalogue");
+    });
+  }
+
+  getMeta(key) {
+    return this.transaction([IndexedDBStore.META], "readonly", (stores) => {
+      const value = stores[IndexedDBStore.META].get(key);
+      return () => value.result;
+    });
   }
 }

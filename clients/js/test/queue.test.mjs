@@ -2,177 +2,21 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { MemoryStore, SaleSync, State, retryAfter, uuid4 } from "../salesync-client.js";
-
-const START = Date.parse("2026-02-01T09:00:00Z");
-const ITEMS = [{ product: 1, quantity: "2", unit_price: "1.50" }];
-
-/** Timers that run only when the test moves the clock. */
-class Clock {
-  constructor() {
-    this.time = START;
-    this.timers = new Map();
-    this.ids = 0;
-  }
-
-  now = () => this.time;
-
-  setTimeout = (fn, ms) => {
-    this.ids += 1;
-    this.timers.set(this.ids, { at: this.time + ms, fn });
-    return this.ids;
-  };
-
-  clearTimeout = (id) => {
-    this.timers.delete(id);
-  };
-
-  /** Move time forward by `ms`, firing due timers in order and letting their work finish. */
-  async advance(ms) {
-    const target = this.time + ms;
-    for (;;) {
-      await settle();
-      const due = [...this.timers.entries()].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].fn();
-    }
-    this.time = target;
-    await settle();
-  }
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
-}
-
-function json(status, body, headers = {}) {
-  return new Response(body === undefined ? "" : JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", ...headers },
-  });
-}
-
-/** The server side of the protocol, as docs/api.md describes it. */
-class FakeServer {
-  constructor({ batch = true, bulkStatus = true } = {}) {
-    this.batch = batch;
-    this.bulkStatus = bulkStatus;
-    this.sales = new Map();   // external_id -> {payload, status, error}
-    this.requests = [];       // {method, path, body, at}
-    this.faults = [];         // functions run before a request is handled; may answer or throw
-    this.down = false;
-    this.token = "till-token";
-  }
-
-  fetch = async (url, init = {}) => {
-    const path = new URL(url, "http://till.example").pathname;
-    const body = init.body === undefined ? undefined : JSON.parse(init.body);
-    this.requests.push({ method: init.method, path, body, raw: init.body, headers: init.headers, at: this.clock?.now() });
-    if (this.down) throw new TypeError("fetch failed");
-    const fault = this.faults.shift();
-    if (fault) {
-      const answer = await fault(() => this.handle(init.method, path, body, init.headers));
-      if (answer) return answer;
-    }
-    return this.handle(init.method, path, body, init.headers);
-  };
-
-  handle(method, path, body, headers) {
-    if (headers.Authorization !== `Token ${this.token}`) return json(401, { title: "Unauthorized", status: 401 });
-    if (method === "POST" && path === "/api/sales/batch/") {
-      if (!this.batch) return json(405, { title: "Method Not Allowed", status: 405 });
-      return json(200, { results: body.sales.map((sale) => this.accept(sale)) });
-    }
-    if (method === "POST" && path === "/api/sales/status/") {
-      if (!this.bulkStatus) return json(405, { title: "Method Not Allowed", status: 405 });
-      return json(200, { results: body.external_ids.map((id) => (this.sales.has(id)
-        ? { status: 200, body: this.statusBody(id) }
-        : { status: 404, body: { title: "Not Found", status: 404 } })) });
-    }
-    if (method === "POST" && path === "/api/sales/") {
-      const { status, body: answer } = this.accept(body);
-      return json(status, answer);
-    }
-    const match = path.match(/^\/api\/sales\/([^/]+)\/$/);
-    if (method === "GET" && match && this.sales.has(match[1])) return json(200, this.statusBody(match[1]));
-    return json(404, { title: "Not Found", status: 404 });
-  }
-
-  accept(sale) {
-    if (!Array.isArray(sale.items) || sale.items.length === 0 || sale.items.some((i) => Number(i.quantity) <= 0)) {
-      return { status: 400, body: { title: "Invalid request", status: 400, errors: [{ field: "items.0.quantity", message: "must be > 0" }] } };
-    }
-    const known = this.sales.get(sale.external_id);
-    if (known && JSON.stringify(known.payload) !== JSON.stringify(sale)) {
-      return { status: 422, body: { title: "External ID already used", status: 422, detail: "different payload" } };
-    }
-    if (known) return { status: 200, body: this.statusBody(sale.external_id) };
-    this.sales.set(sale.external_id, { payload: sale, status: "queued" });
-    return { status: 202, body: { external_id: sale.external_id, status: "queued" } };
-  }
-
-  statusBody(id) {
-    const { status, error } = this.sales.get(id);
-    const body = { external_id: id, status, received_at: "2026-02-01T09:00:00+00:00" };
-    if (status === "applied") body.sale = { external_id: id, total: "3.00" };
-    if (status === "rejected") body.error = error;
-    return body;
-  }
-
-  applyAll() {
-    for (const sale of this.sales.values()) sale.status = "applied";
-  }
-
-  /** The requests that sent sales. */
-  posts() {
-    return this.requests.filter((r) => r.method === "POST" && r.path !== "/api/sales/status/");
-  }
-
-  /** The status polls: bulk or one sale each. */
-  polls() {
-    return this.requests.filter((r) => r.method === "GET" || r.path === "/api/sales/status/");
-  }
-}
-
-function setup({ server = new FakeServer(), store = new MemoryStore(), clock = new Clock(), ...options } = {}) {
-  let n = 0;
-  server.clock = clock;
-  const client = new SaleSync({
-    token: server.token,
-    store,
-    fetch: server.fetch,
-    setTimeout: clock.setTimeout,
-    clearTimeout: clock.clearTimeout,
-    now: clock.now,
-    random: () => 0.5,
-    uuid: () => `00000000-0000-4000-8000-${String(++n).padStart(12, "0")}`,
-    isOnline: () => true,
-    window: null,
-    ...options,
-  });
-  return { client, server, store, clock };
-}
-
-async function ringUp(client, count, items = ITEMS) {
-  const records = [];
-  for (let i = 0; i < count; i += 1) records.push(await client.sell({ items }));
-  await client.running;
-  return records;
-}
-
-async function states(client) {
-  return (await client.sales()).map((r) => r.state);
-}
+import { MemoryStore, State, retryAfter, uuid4 } from "../salesync-client.js";
+import { FakeServer, ITEMS, START, json, ringUp, settle, setup, states } from "./fake.mjs";
 
 test("a sale is stored with a new external_id before it is sent, then sent and cleared on 202", async () => {
   const { client, server, store } = setup({ uuid: undefined });
   const log = [];
-  const putMany = store.putMany.bind(store);
+  const [putMany, addSale] = [store.putMany.bind(store), store.addSale.bind(store)];
   store.putMany = async (records) => {
     log.push(["store", ...records.map((r) => r.state)]);
     return putMany(records);
+  };
+  store.addSale = async (build) => {
+    const record = await addSale(build);
+    log.push(["store", record.state]);
+    return record;
   };
   const fetch = client.fetch;
   client.fetch = (...args) => {
@@ -185,7 +29,7 @@ test("a sale is stored with a new external_id before it is sent, then sent and c
 
   assert.match(record.external_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.deepEqual(record.sale, {
-    external_id: record.external_id, source_device: "web", client_timestamp: "2026-02-01T09:00:00.000Z", items: ITEMS,
+    external_id: record.external_id, sequence: 1, source_device: "web", client_timestamp: "2026-02-01T09:00:00.000Z", items: ITEMS,
   });
   assert.deepEqual(log.slice(0, 3), [["store", State.PENDING], ["send"], ["store", State.QUEUED]]);
   assert.deepEqual(server.posts().map((r) => r.path), ["/api/sales/batch/"]);
@@ -355,7 +199,7 @@ test("the online event sends at once, even during a backoff", async () => {
 });
 
 test("a timer polls queued sales until applied or rejected, then stops", async () => {
-  const { client, server, clock } = setup({ pollInterval: 2000 });
+  const { client, server, clock } = setup({ pollInterval: 2000, pullInterval: 0 });  // no timed catalogue pulls
   const changes = [];
   client.on("sale", (r) => changes.push([r.external_id, r.state]));
   const [a, b] = await ringUp(client, 2);
@@ -522,7 +366,7 @@ test("status and sync events tell a UI the queue count, the last sync and errors
   assert.deepEqual(syncs, [{ sent: 2, accepted: 2, held: 0, at: START + 750 }]);
   assert.deepEqual(statuses.at(-1), {
     pending: 0, held: 0, queued: 2, applied: 0, rejected: 0,
-    syncing: false, online: true, lastSyncAt: START + 750, lastError: null, retryAt: null,
+    syncing: false, online: true, lastSyncAt: START + 750, lastPullAt: START + 750, lastError: null, retryAt: null,
   });
   off();
 });
