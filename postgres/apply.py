@@ -31,6 +31,7 @@ from domain.stock import (
 from postgres import statuses as records
 from postgres import tables
 from postgres.catalog import move_stock
+from postgres.devices import record_sequences
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def apply_batch(
     for eid, why in rejected.items():
         statuses[eid] = records.rejected_status(sales[eid].device, sales[eid].received_at, why, fingerprints[eid])
     refused = {eid: _refuse_if_another(status, sales[eid], fingerprints[eid]) for eid, status in statuses.items()}
+    record_sequences(session, [sales[eid] for eid in refused])  # settled: applied or rejected, not waiting
     return refused | {eid: records.waiting_status(sales[eid], original) for eid, original in waiting.items()}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from postgres.apply import SET_ASIDE
 from postgres.tables import RejectedSale
+from redis_queue.devices import queued_key
 from redis_queue.intake import Intake
 
 
@@ -58,5 +59,6 @@ def replay(session: Session, intake: Intake, external_ids: list[str]) -> list[st
         pipe.delete(key)  # drops the rejected status, its error and the failed-attempts count
         pipe.hset(key, mapping=record)
         pipe.xadd(intake.stream, {"external_id": row.external_id, "sale": json.dumps(raw, separators=(",", ":"))})
+        pipe.zadd(queued_key(intake.prefix, row.device), {row.external_id: row.received_at.timestamp()})
     pipe.execute()
     return [row.external_id for row in rows]

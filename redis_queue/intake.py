@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from domain.sale import Failures, Sale
+from redis_queue.devices import queued_key
 
 GROUP = "appliers"
 WAITING = "waiting"  # postgres.statuses.WAITING: a return waiting for its original
@@ -101,7 +102,7 @@ class Intake:
         return [_recorded(reply) for reply in pipe.execute()]
 
     def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
-        keys = [self.record_key(sale.external_id), self.stream, self.kick_key]
+        keys = [self.record_key(sale.external_id), self.stream, self.kick_key, queued_key(self.prefix, sale.device)]
         args = [
             fingerprint,
             sale.device,
@@ -111,6 +112,7 @@ class Intake:
             KICK_EVERY_MS,
             self.max_queued,
             self.high_water,
+            sale.received_at.timestamp(),
         ]
         return keys, args
 
@@ -175,6 +177,10 @@ class Intake:
             pipe.delete(key)  # drops the queued record's failed-attempt counts too
             pipe.hset(key, mapping=settled_record(status))
             pipe.expire(key, self.record_ttl)
+        for entry in entries:  # settled: no longer in its device's backlog (a waiting return stays)
+            settled = outcomes.get(entry.external_id, {}).get("status")
+            if settled is not None and settled != WAITING:
+                pipe.zrem(queued_key(self.prefix, entry.sale.get("device", "")), entry.external_id)
         if entry_ids:
             pipe.xack(self.stream, GROUP, *entry_ids)
             pipe.xdel(self.stream, *entry_ids)

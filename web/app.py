@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
 from redis_queue.intake import Intake
-from web import analytics, apidocs, catalog, health, metrics, openapi, ops, problems, sales, sync, till
+from web import analytics, apidocs, catalog, devices, health, metrics, openapi, ops, problems, sales, sync, till
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     app.register_blueprint(ops.blueprint)  # the ops dashboard and its JSON
+    app.register_blueprint(devices.blueprint)  # the fleet view: GET /api/devices/
     app.register_blueprint(till.blueprint)  # the demo till page and the JS client
     app.register_blueprint(apidocs.blueprint)  # /api/docs/: the OpenAPI document rendered for people
     return app

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import redis
 from flask import current_app, g, request
 
 from postgres.tokens import Caller, lookup
+from redis_queue.devices import mark_seen
 from web.problems import ProblemError
 
 CACHE_LIMIT = 10_000
+SEEN_EVERY = 5.0  # seconds: a device's last-seen time is written at most this often per process
+_last_written: dict[tuple[str, str], float] = {}  # (key prefix, device) -> when this process last wrote it
+log = logging.getLogger(__name__)
 
 
 class TokenCache:
@@ -49,9 +55,25 @@ def authenticate(admin: bool = False, limit: bool = True) -> Caller:
         if caller is None:
             raise unauthorized("The token is unknown or revoked.")
         res.tokens.put(token, caller)
+    _seen(res, caller.device)
     if limit:
         res.limiter.check(caller.device)
     if admin and not caller.is_admin:
         raise ProblemError(403, "Forbidden", "This endpoint needs an admin token.")
     g.caller = caller
     return caller
+
+
+def _seen(res, device: str) -> None:
+    """Record that `device` is alive (the fleet view's last_seen): one HSET every SEEN_EVERY
+    seconds at most; a failure costs the request nothing, not even its answer."""
+    now, key = time.time(), (res.settings.redis_prefix, device)
+    if now - _last_written.get(key, 0.0) < SEEN_EVERY:
+        return
+    if len(_last_written) >= CACHE_LIMIT:
+        _last_written.clear()
+    _last_written[key] = now
+    try:
+        mark_seen(res.redis, res.settings.redis_prefix, device, now)
+    except redis.RedisError as error:
+        log.warning("could not record that %s was seen: %s", device, error)

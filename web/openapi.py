@@ -52,6 +52,7 @@ RESPONSES = (
     out.ProductPage,
     out.Store,
     out.Alert,
+    out.Device,
     Report,
     out.Health,
     out.Readiness,
@@ -366,6 +367,21 @@ def paths() -> dict:
                 parameters=[
                     path("name", {"enum": ["apidocs.js", "swagger-ui-bundle.js", "swagger-ui.css"]}, "The file.")
                 ],
+            ),
+        },
+        "/api/devices/": {
+            "get": operation(
+                "The fleet: every device that holds or held a token (admin)",
+                {200: answer("Devices by name, revoked ones included.", array(out.Device))},
+                admin=True,
+            ),
+        },
+        "/api/devices/{name}/": {
+            "get": operation(
+                "One device (admin, or the device itself)",
+                {200: answer("The device.", ref(out.Device))},
+                (404,),
+                parameters=[path("name", {"type": "string"}, "The device's name; another device's answers 404.")],
             ),
         },
         "/api/ops/overview/": {

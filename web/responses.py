@@ -219,6 +219,35 @@ class FleetReport(ReportFigures):
     products: list[ProductFigures]
 
 
+class DeviceSales(Closed):
+    queued: int = Field(ge=0, description="Recorded, not yet applied or rejected (returns waiting included).")
+    applied: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+
+
+class Device(Closed):
+    """A device of the fleet (one that holds or held a token), as GET /api/devices/ shows it."""
+
+    device: str
+    store: StoreCode
+    admin: bool
+    active: bool = Field(description="False when every token of the device is revoked.")
+    last_seen: datetime | None = Field(description="Its last authenticated request (within a few seconds).")
+    last_sale_received_at: datetime | None = Field(description="When its latest sale, queued or settled, arrived.")
+    sales: DeviceSales
+    oldest_queued_seconds: float | None = Field(ge=0, description="Age of its oldest queued sale; null: none.")
+    highest_sequence: int | None = Field(ge=1, description="The highest `sequence` of its settled sales.")
+    missing_sequences: list[Annotated[list[int], Field(min_length=2, max_length=2)]] = Field(
+        description="Ranges [from, to] of numbers below the highest not received for longer than "
+        "SALESYNC_GAP_GRACE seconds: sales the till lost or has not sent."
+    )
+    sequence_conflicts: int = Field(ge=0, description="Different sales sent with a number already taken.")
+    clock_skew_seconds: float | None = Field(
+        description="How far its clock is ahead of the server's (negative: behind), from its recent "
+        "sales; null: unknown."
+    )
+
+
 class Health(Closed):
     status: Literal["ok"]
 

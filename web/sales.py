@@ -203,6 +203,7 @@ def to_sale(body: SaleIn, caller: Caller, now: datetime) -> Sale:
         store=caller.store,
         kind=body.kind,
         original_external_id=None if body.original_external_id is None else str(body.original_external_id),
+        sequence=body.sequence,
     )
 
 

@@ -79,20 +79,26 @@ def test_to_dict_writes_numbers_as_exact_strings_and_times_as_iso_text():
         "store": "main",
         "kind": "sale",
         "original_external_id": None,
+        "sequence": None,
     }
 
 
 def test_a_sale_queued_before_stores_and_returns_reads_back_as_a_sale_of_main():
     old = a_sale(BREAD).to_dict()
-    for name in ("store", "kind", "original_external_id"):
+    for name in ("store", "kind", "original_external_id", "sequence"):
         del old[name]
     back = Sale.from_dict(old)
     assert (back.store, back.kind, back.original_external_id, back.is_return) == ("main", "sale", None, False)
+    assert back.sequence is None  # queued before sequences existed: not tracked
 
 
 def test_a_return_comes_back_equal_from_its_dict():
     sale = replace(
-        a_sale(BREAD), store="S2", kind="return", original_external_id="0b7e3c52-2f8d-4ac1-9a43-6f1f2b0c9d11"
+        a_sale(BREAD),
+        store="S2",
+        kind="return",
+        original_external_id="0b7e3c52-2f8d-4ac1-9a43-6f1f2b0c9d11",
+        sequence=41,
     )
     assert Sale.from_dict(sale.to_dict()) == sale
     assert sale.is_return
