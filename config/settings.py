@@ -8,6 +8,7 @@ rather than failing later, deep in a request or a drain. An empty variable means
 from __future__ import annotations
 
 import os
+import re
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+ORIGIN = re.compile(r"https?://[^\s/?#,*]+")  # a web origin as browsers send it: scheme://host[:port]
 
 
 def psycopg2_url(url: str) -> str:
@@ -121,6 +124,16 @@ class Settings(BaseSettings):
         if body is not None and size < body:
             raise ValueError(f"an integer of at least SALESYNC_MAX_BODY_BYTES ({body})")
         return size
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: str) -> str:
+        for origin in filter(None, (entry.strip() for entry in origins.split(","))):
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    "origins separated by commas, each scheme://host[:port] with no path, such as https://till.example.com"
+                )
+        return origins
 
     @field_validator("flower_auth")
     @classmethod

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
 from redis_queue.intake import Intake
-from web import analytics, apidocs, catalog, devices, health, metrics, openapi, ops, problems, sales, sync, till
+from web import analytics, apidocs, catalog, cors, devices, health, metrics, openapi, ops, problems, sales, sync, till
 from web.auth import TokenCache
 from web.ratelimit import RateLimiter
 
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     problems.register(app, settings.retry_after)
     metrics.install(app)  # GET /metrics, intake counters
+    cors.install(app, settings.cors_origins)  # web tills served from another origin
     for blueprint in (
         analytics.blueprint,
         sales.blueprint,

@@ -12,6 +12,8 @@ from config.settings import Settings, SettingsError, variables
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
+ORIGINS = "origins separated by commas, each scheme://host[:port] with no path, such as https://till.example.com"
+
 # (variable, a value it must refuse, what the error says is allowed)
 BAD = [
     ("SALESYNC_APPLY_BATCH", "abc", "an integer from 1 to 10000"),
@@ -40,6 +42,11 @@ BAD = [
     ("SALESYNC_REDIS_HIGH_WATER", "1.01", "a number above 0 and at most 1"),
     ("SALESYNC_FAULT", "crash", "exit-after-record or empty"),
     ("SALESYNC_LOG_FORMAT", "xml", "json or text"),
+    ("SALESYNC_GAP_GRACE", "0", "a number above 0"),
+    *(
+        ("SALESYNC_CORS_ORIGINS", origin, ORIGINS)
+        for origin in ("*", "till.example.com", "https://till.example.com/", "https://a.example,https://b.example/till")
+    ),
 ]
 SECRET_BAD = [("SALESYNC_FLOWER_AUTH", "hunter2"), ("FLOWER_BASIC_AUTH", "ops:pw,hunter2")]
 
@@ -70,6 +77,8 @@ TODAY = {
     "metrics_token": "",
     "fault": "",
     "log_format": "json",
+    "gap_grace": 600.0,
+    "cors_origins": "",
     "flower_auth": "",
     "prometheus_multiproc_dir": Path("var/prometheus"),
 }

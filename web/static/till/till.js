@@ -3,7 +3,6 @@
 import { IndexedDBStore, SaleSync, State } from "./salesync-client.js";
 
 const TOKEN_KEY = "salesync.token";
-const PRODUCTS_KEY = "salesync.products";
 const SHOWN = 100;  // newest sales listed
 const LABELS = {
   [State.PENDING]: "waiting to send",
@@ -66,7 +65,6 @@ $("#token-form").addEventListener("submit", async (event) => {
   $("#token-form").hidden = true;
   if (client) {
     client.setToken(token);
-    await loadProducts();
   } else {
     await start(token);
   }
@@ -75,16 +73,10 @@ $("#change-token").addEventListener("click", askForToken);
 
 // ---- products ---------------------------------------------------------------------------------
 
-/** Products from the server, or the last list seen when the server cannot be reached. */
+/** The catalogue the client pulled into IndexedDB: there offline too. Inactive products are
+ *  kept there but not offered. */
 async function loadProducts() {
-  try {
-    const response = await fetch("/api/products/", { headers: { Authorization: `Token ${client.token}` } });
-    if (!response.ok) throw new Error(`products: HTTP ${response.status}`);
-    products = await response.json();
-    localStorage.setItem(PRODUCTS_KEY, JSON.stringify(products));
-  } catch {
-    products = JSON.parse(localStorage.getItem(PRODUCTS_KEY) ?? "[]");
-  }
+  products = (await client.products()).filter((product) => product.active !== false);
   drawProducts();
 }
 
@@ -99,6 +91,7 @@ function drawProducts() {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.sku = product.sku;
+    button.dataset.price = product.unit_price ?? "";
     button.textContent = product.name;
     const detail = document.createElement("small");
     detail.textContent = `${product.sku} · ${product.unit_price ?? "price at sale"}`;
@@ -181,6 +174,8 @@ function drawStatus(status) {
   $("#queue-count").dataset.count = String(status.pending);
   $("#last-sync").textContent = status.lastSyncAt
     ? `last sync ${new Date(status.lastSyncAt).toLocaleTimeString()}` : "not synced yet";
+  $("#last-pull").textContent = status.lastPullAt
+    ? `prices of ${new Date(status.lastPullAt).toLocaleTimeString()}` : "prices not updated yet";
   const error = $("#error");
   error.hidden = !status.lastError;
   if (status.lastError) {
@@ -205,7 +200,9 @@ function saleItem(record) {
   item.dataset.state = record.state;
   const when = new Date(record.created_at).toLocaleTimeString();
   const amount = record.result?.total ?? money(total(record.sale.items));
-  item.innerHTML = '<span><span class="when"></span> · <strong class="amount"></strong><br><code></code></span><span class="state"></span>';
+  item.dataset.sequence = String(record.sale.sequence ?? "");
+  item.innerHTML = '<span><span class="number"></span> <span class="when"></span> · <strong class="amount"></strong><br><code></code></span><span class="state"></span>';
+  item.querySelector(".number").textContent = record.sale.sequence ? `No. ${record.sale.sequence}` : "";
   item.querySelector(".when").textContent = when;
   item.querySelector(".amount").textContent = amount;
   item.querySelector("code").textContent = record.external_id;
@@ -245,10 +242,11 @@ async function start(token) {
   window.salesync = client;  // for the browser console
   client.on("status", drawStatus);
   client.on("sale", drawSales);
+  client.on("catalogue", loadProducts);
   drawSales();
   drawTotal();
-  client.start();
-  window.addEventListener("online", loadProducts);
+  await loadProducts();  // the catalogue as last pulled: offline too
+  await client.start();  // sends the queue and pulls what changed in the catalogue (when online)
   await loadProducts();
   document.documentElement.dataset.ready = "yes";  // products drawn, queue running
 }
