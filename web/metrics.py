@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from postgres import reports, rollup
 from redis_queue import samples
 from redis_queue.counters import WorkerMetrics
+from web.devices import SILENT_AFTER, FleetFigures, figures
 from web.health import recent
 from web.problems import ProblemError
 
@@ -135,6 +136,7 @@ class Snapshot:
             up.add_metric(["redis"], 0)
         try:
             yield from self._postgresql()
+            yield from self._fleet()
             up.add_metric(["postgresql"], 1)
         except SQLAlchemyError as error:
             log.warning("metrics: postgresql unavailable: %s", error)
@@ -167,6 +169,36 @@ class Snapshot:
                 "Seconds since the analytics rollup was refreshed",
                 value=rollup_age + age,
             )  # as old as when read, plus the time since
+
+    def _fleet(self):
+        """Silent tills and missing sales (web/devices.py), read at most every POSTGRESQL_CACHE_SECONDS."""
+        (found, error), _ = recent("metrics.fleet", POSTGRESQL_CACHE_SECONDS).get(self._read_fleet)
+        if isinstance(error, SQLAlchemyError):
+            raise error.with_traceback(None)
+        if found is None:  # Redis unreachable: salesync_dependency_up says so already
+            return
+        yield GaugeMetricFamily(
+            "salesync_tills_silent",
+            f"Tills (active, not admin) without an authenticated request for over {SILENT_AFTER:g} s",
+            value=found.silent_tills,
+        )
+        yield GaugeMetricFamily(
+            "salesync_sequence_gaps_open",
+            "Ranges of sale sequence numbers missing longer than SALESYNC_GAP_GRACE, over all devices",
+            value=found.open_gaps,
+        )
+        yield GaugeMetricFamily(
+            "salesync_sequences_missing",
+            "Sales numbered in those ranges: lost or not yet sent",
+            value=found.missing_sales,
+        )
+
+    def _read_fleet(self) -> tuple[FleetFigures | None, Exception | None]:
+        res = self.res
+        try:
+            return figures(res.sessions, res.redis, res.settings.redis_prefix, res.settings.gap_grace), None
+        except (SQLAlchemyError, redis.RedisError) as error:
+            return None, error
 
     def _read_postgresql(self) -> tuple[tuple[int, float | None] | None, SQLAlchemyError | None]:
         """(open alerts, rollup age in seconds or None before the first refresh), or the error that
