@@ -181,3 +181,31 @@ def test_the_queue_drains_after_the_server_dies_mid_sync_and_the_retried_batch_i
     assert counts == dict.fromkeys(sales, 1)
     assert sold == Decimal(10)
     assert stock == Decimal(100 - 10)
+
+
+def test_a_price_changed_while_the_till_is_offline_shows_after_its_next_pull(context, stack):
+    product = new_product(stack)
+    page = context.new_page()
+    till = Till(page, stack).open()
+    page.wait_for_selector("html[data-offline='ready']", state="attached")
+    button = f"#products button[data-sku='{product['sku']}']"
+    assert page.get_attribute(button, "data-price") == "2.50", "pulled from the server"
+
+    context.set_offline(True)
+    admin = Api(stack.url, stack.tokens["admin"])
+    changed = admin.send("PATCH", f"/api/products/{product['id']}/", json={"unit_price": "3.10"})
+    assert changed.status_code == 200, changed.text
+    page.reload()  # offline: the page, and the catalogue from IndexedDB
+    till.wait_ready()
+    assert page.get_attribute(button, "data-price") == "2.50", "offline, the till knows the price it last pulled"
+    till.sell(product["sku"])
+    till.sell(product["sku"], quantity=2)
+
+    context.set_offline(False)
+    page.wait_for_selector(f"{button}[data-price='3.10']", state="attached")
+    sales = till.wait_all_applied(2)
+
+    numbers = page.eval_on_selector_all("#sales li", "els => els.map(e => e.dataset.sequence)")
+    assert sorted(numbers) == ["1", "2"], "each sale numbered by the till"
+    counts, sold, _ = stored(stack, product["id"], sales)
+    assert counts == dict.fromkeys(sales, 1) and sold == Decimal(3)
