@@ -4,11 +4,17 @@ token, then draws today's top sellers, and the chart really renders (checked on 
 from __future__ import annotations
 
 import io
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from PIL import Image
+from sqlalchemy import update
 
+from postgres.tables import DeviceSequence
+from redis_queue.devices import last_seen_key
 from tests.e2e.openapi_check import answers_match_the_openapi_document  # noqa: F401 (autouse: every answer)
 from tests.polling import wait_until
 
@@ -91,4 +97,61 @@ def test_the_dashboard_asks_for_an_admin_token_then_charts_todays_top_sellers(st
     assert near_bar > 0.03 * width * height, f"only {near_bar} of {width * height} pixels are bar-coloured"
     assert errors == []
     assert failed == [(403, f"{stack.url}/api/ops/overview/")]  # the device token, refused
+    page.close()
+
+
+def test_the_tills_panel_shows_silent_tills_missing_sales_and_a_clock_far_ahead(stack, api, browser):
+    admin, till = api["admin"], api["till-1"]
+    product = admin.post("/api/products/", {"sku": f"TILLS-{uuid.uuid4().hex[:6]}", "name": "Tea", "unit_price": "2"})
+    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()  # till-1's clock runs 10 min ahead
+    sales = [
+        {
+            "external_id": str(uuid.uuid4()),
+            "sequence": n,
+            "client_timestamp": ahead,
+            "items": [{"product": product.json()["id"], "quantity": "1"}],
+        }
+        for n in (1, 4)
+    ]
+    assert [till.post("/api/sales/", body).status_code for body in sales] == [202, 202]
+    assert [till.settled(body["external_id"])["status"] for body in sales] == ["applied"] * 2
+    device = till.get(f"/api/sales/{sales[0]['external_id']}/").json()["sale"]["device"]
+    silent = api["till-2"].get("/api/sales/00000000-0000-4000-8000-000000000000/")  # seen now ...
+    assert silent.status_code == 404
+    with stack.sessions.begin() as session:  # ... then pretend it is two hours later for 2..3 and till-2
+        session.execute(
+            update(DeviceSequence)
+            .where(DeviceSequence.device == device)
+            .values(received_at=DeviceSequence.received_at - timedelta(hours=2))
+        )
+    other = [d["device"] for d in admin.get("/api/devices/").json() if d["device"].startswith("till-2-")][-1]
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    client.hset(last_seen_key(stack.settings.redis_prefix), other, time.time() - 7200)
+    client.close()
+    mine = till.get(f"/api/devices/{device}/").json()
+    assert mine["missing_sequences"] == [[2, 3]] and mine["clock_skew_seconds"] > 500
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.url}/dashboard")
+    page.fill("#token", stack.tokens["admin"])
+    page.click("#login-form button")
+    page.wait_for_selector("body[data-tills='true']")
+
+    rows = page.eval_on_selector_all(
+        "#tills tbody tr",
+        "rows => rows.map(r => [r.dataset.device, r.className, r.dataset.silent, r.dataset.missing,"
+        " Array.from(r.cells).map(c => c.textContent)])",
+    )
+    by_device = {row[0]: row for row in rows}
+    assert not any(name.startswith("admin-") for name in by_device)  # an admin is no till
+    _, cls, was_silent, missing, cells = by_device[device]
+    assert (cls, was_silent, missing) == ("problem", "false", "2–3")
+    assert cells[9].startswith("+") and "ahead" in cells[9] and int(cells[5]) >= 2  # applied
+    assert by_device[other][1:3] == ["problem", "true"]
+    problems = [row[1] == "problem" for row in rows]
+    assert problems == sorted(problems, reverse=True)  # the tills needing a look come first
+    assert "silent" in page.text_content("#tills-caption")
+    assert errors == []
     page.close()

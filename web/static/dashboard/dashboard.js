@@ -5,6 +5,8 @@
 
   var TOKEN_KEY = "salesync.adminToken";
   var REFRESH_MS = 10000;
+  var SILENT_S = 3600;  // a till without a request for this long is silent (as salesync_tills_silent)
+  var SKEW_S = 300;  // a clock further off than this is worth a look
   var SVG = "http://www.w3.org/2000/svg";
   var W = 600, H = 220, PAD = { left: 48, right: 14, top: 12, bottom: 26 };
   var timer = null;
@@ -189,6 +191,56 @@
     document.body.dataset.loaded = "true";
   }
 
+  // The fleet (GET /api/devices/): tills only, those needing a look first (silent, missing sales,
+  // conflicts, a clock far off), then by name. A till with every token revoked shows while it has a backlog.
+  function renderTills(devices) {
+    var now = Date.now();
+    var tills = devices.filter(function (d) { return !d.admin && (d.active || d.sales.queued > 0); }).map(function (d) {
+      var silent = !d.last_seen || (now - Date.parse(d.last_seen)) / 1000 > SILENT_S;
+      var skewed = d.clock_skew_seconds !== null && Math.abs(d.clock_skew_seconds) > SKEW_S;
+      var missing = d.missing_sequences.map(function (r) { return r[0] === r[1] ? String(r[0]) : r[0] + "–" + r[1]; });
+      return { d: d, silent: silent, skewed: skewed, missing: missing,
+               problem: silent || skewed || missing.length > 0 || d.sequence_conflicts > 0 };
+    });
+    tills.sort(function (a, b) { return (b.problem - a.problem) || (a.d.device < b.d.device ? -1 : 1); });
+    var body = $("tills").querySelector("tbody");
+    var rows = tills.map(function (t) {
+      var d = t.d, tr = document.createElement("tr");
+      tr.dataset.device = d.device;
+      tr.dataset.silent = String(t.silent);
+      tr.dataset.missing = t.missing.join(",");
+      if (t.problem) tr.className = "problem";
+      [[d.device], [d.store], [d.last_seen ? when(d.last_seen) : "never", t.silent ? "bad" : ""],
+       [String(d.sales.queued), "num"],
+       [d.oldest_queued_seconds === null ? "–" : duration(d.oldest_queued_seconds), "num"],
+       [String(d.sales.applied), "num"], [String(d.sales.rejected), "num"],
+       [t.missing.length ? t.missing.join(", ") : "none", t.missing.length ? "bad" : ""],
+       [String(d.sequence_conflicts), d.sequence_conflicts ? "num bad" : "num"],
+       [skew(d.clock_skew_seconds), t.skewed ? "num bad" : "num"]].forEach(function (cell) {
+        var td = document.createElement("td");
+        td.textContent = cell[0];
+        if (cell[1]) td.className = cell[1];
+        tr.appendChild(td);
+      });
+      return tr;
+    });
+    if (!rows.length) {
+      var tr = document.createElement("tr"), td = document.createElement("td");
+      td.colSpan = 10; td.className = "none"; td.textContent = "No tills";
+      tr.appendChild(td); rows.push(tr);
+    }
+    body.replaceChildren.apply(body, rows);
+    var silent = tills.filter(function (t) { return t.silent; }).length;
+    var gaps = tills.filter(function (t) { return t.missing.length; }).length;
+    $("tills-caption").textContent = "Tills: " + tills.length + ", " + silent + " silent, " + gaps + " missing sales";
+    document.body.dataset.tills = "true";
+  }
+
+  function skew(seconds) {
+    if (seconds === null) return "unknown";
+    return (seconds < 0 ? "−" : "+") + duration(Math.abs(seconds)) + (seconds < 0 ? " behind" : " ahead");
+  }
+
   function showLogin(message) {
     clearTimeout(timer);
     sessionStorage.removeItem(TOKEN_KEY);
@@ -215,6 +267,11 @@
           $("board-error").hidden = true;
           render(data);
           timer = setTimeout(load, REFRESH_MS);
+          return fetch("/api/devices/", { headers: { Authorization: "Token " + token }, cache: "no-store" });
+        }).then(function (devices) {
+          if (!devices) return;  // sent back to the login form
+          if (!devices.ok) throw new Error("the fleet view answered " + devices.status);
+          return devices.json().then(renderTills);
         });
       })
       .catch(function (error) {
