@@ -210,9 +210,10 @@ export class SaleSync {
   }
 
   /**
-   * Send what is queued, poll statuses, then pull the catalogue if due. One sync runs at a time: a call during a sync
-   * returns the running one and makes it go round once more. Never rejects; failures are
-   * reported through "error" and "status". Without `force`, a backoff in progress is honoured.
+   * Send what is queued, poll statuses, then pull the catalogue if due. One sync runs at a time:
+   * a call during a sync returns the running one and makes it go round once more. Never rejects;
+   * failures are reported through "error" and "status". Without `force`, a backoff in progress is
+   * honoured; with it, the catalogue is pulled too.
    */
   sync({ force = false } = {}) {
     if (force) {
