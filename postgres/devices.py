@@ -31,7 +31,7 @@ WITH incoming AS (
     ) AS t(device, sequence, external_id, received_at)
 ), taken AS (
     INSERT INTO device_sequences (device, sequence, external_id, received_at)
-    SELECT device, sequence, external_id, received_at FROM incoming ORDER BY device, sequence
+    SELECT device, sequence, external_id, received_at FROM incoming ORDER BY device, sequence, received_at, external_id
     ON CONFLICT (device, sequence) DO NOTHING
     RETURNING device, sequence, external_id
 )
@@ -51,7 +51,10 @@ ON CONFLICT DO NOTHING
 
 def record_sequences(session: Session, sales: Iterable[Sale]) -> None:
     """Record the sequences of settled sales (applied or rejected); those without one cost nothing."""
-    numbered = sorted((s for s in sales if s.sequence is not None), key=lambda s: (s.device, s.sequence))
+    # Sorted: one lock order for overlapping batches; within a batch the earliest received keeps a number.
+    numbered = sorted(
+        (s for s in sales if s.sequence is not None), key=lambda s: (s.device, s.sequence, s.received_at, s.external_id)
+    )
     if not numbered:
         return
     session.execute(
