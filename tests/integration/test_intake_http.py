@@ -105,7 +105,7 @@ def test_a_missing_external_id_is_generated(client, auth_headers):
         ({"items": [{"product_data": {"sku": "X", "name": "X", "is_volatile": False}, "quantity": "1"}]}, "items.0"),
         ({"external_id": "UUID-123"}, "external_id"),
         ({"client_timestamp": "2026-01-31T14:30:00"}, "client_timestamp"),
-        ({"client_timestamp": "2999-01-01T00:00:00Z"}, "client_timestamp"),
+        ({"client_timestamp": "2026-02-30T00:00:00Z"}, "client_timestamp"),
     ],
 )
 def test_an_invalid_field_is_400_with_its_name_and_records_nothing(client, auth_headers, intake, body, field):
@@ -215,6 +215,7 @@ def test_only_an_admin_creates_products(client, auth_headers):
         "unit_price": "0.50",
         "stock": "10",
         "stock_by_store": {"main": "10"},
+        "active": True,
         "reorder_level": "3",
         "created_at": None,
         "updated_at": None,

@@ -309,19 +309,15 @@ def test_a_timestamp_without_a_time_zone_is_refused(moment):
 
 @FAST
 @given(st.floats(min_value=-50 * 365 * 24, max_value=50 * 365 * 24), offsets)
-def test_past_times_are_accepted_and_times_over_a_day_ahead_refused(hours_ahead, zone):
-    if abs(hours_ahead - 24) < 0.01:
-        return  # too close to the bound for the clock to tell
+def test_any_valid_time_past_or_ahead_is_accepted_and_kept_in_utc(hours_ahead, zone):
+    """A till's clock may be wrong either way; the money was taken all the same."""
     moment = (datetime.now(UTC) + timedelta(hours=hours_ahead)).astimezone(zone)
     parsed = outcome(
         SaleIn, json.dumps({"client_timestamp": moment.isoformat(), "items": [{"product": 1, "quantity": 1}]})
     )
 
-    if hours_ahead < 24:
-        assert isinstance(parsed, SaleIn), parsed.body()
-        assert parsed.client_timestamp == moment and parsed.client_timestamp.utcoffset() == timedelta(0)
-    else:
-        assert fields(parsed) == ["client_timestamp"]
+    assert isinstance(parsed, SaleIn), parsed.body()
+    assert parsed.client_timestamp == moment and parsed.client_timestamp.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize(
