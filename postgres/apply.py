@@ -423,14 +423,23 @@ def apply_isolating(
 
 
 def _reject_alone(sessions: sessionmaker[Session], raw: dict, reason: str) -> dict[str, dict]:
-    """Reject one sale from its raw entry: it may be the very thing that cannot be parsed."""
+    """Reject one sale from its raw entry: it may be the very thing that cannot be parsed (then
+    its sequence, if any, cannot be read either: it shows as missing)."""
     with sessions.begin() as session:
         reject(session, [(raw, reason)])
+        record_sequences(session, [sale] if (sale := _parsed(raw)) else [])
     return {
         raw["external_id"]: records.rejected_status(
             raw.get("device", "unknown"), _received_at(raw), reason, raw.get("fingerprint")
         )
     }
+
+
+def _parsed(raw: dict) -> Sale | None:
+    try:
+        return Sale.from_dict(raw)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 def _received_at(raw: dict) -> datetime:

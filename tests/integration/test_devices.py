@@ -195,3 +195,16 @@ def test_last_seen_is_the_last_authenticated_request_written_at_most_every_few_s
     assert float(redis_client.hget(last_seen_key(settings.redis_prefix), "till-2")) == first
     seen = datetime.fromisoformat(view(client, auth_headers["admin"], "till-2")["last_seen"])
     assert seen.timestamp() == pytest.approx(first, abs=0.001)
+
+
+def test_a_sale_the_database_refuses_alone_still_counts_its_number(intake, sessions, client, auth_headers):
+    edge = "-" + "9" * 35  # at the edge of the stock column: one more large sale is out of range
+    juice = add_product(sessions, "JUICE-1L", stock=edge)
+    tea = add_product(sessions, "TEA", stock="10")
+    record(intake, sale(line(tea), device="till-1", sequence=1, received_at=ago(30)))
+    record(intake, sale(line(juice, quantity="999999"), device="till-1", sequence=2, received_at=ago(30)))
+    record(intake, sale(line(tea), device="till-1", sequence=3, received_at=ago(30)))
+    drain(intake, sessions)
+
+    found = view(client, auth_headers["admin"])
+    assert (found["sales"]["rejected"], found["highest_sequence"], found["missing_sequences"]) == (1, 3, [])
