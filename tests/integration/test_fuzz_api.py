@@ -65,7 +65,9 @@ def state(sessions, client, prefix: str) -> dict:
     keys = {}
     for key in client.scan_iter(match=f"{prefix}*", count=10_000):
         name = key.decode()[len(prefix) :]
-        if name.startswith(("celery", "rate:", "drain")):  # the broker, rate buckets, the drain-kick marker
+        # The broker, rate buckets, the drain-kick marker, and when each device was last seen: any
+        # authenticated request counts, a refused one too (it shows the till is alive).
+        if name.startswith(("celery", "rate:", "drain", "devices:last-seen")):
             continue
         kind = client.type(key).decode()
         if kind == "hash":
