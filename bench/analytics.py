@@ -62,10 +62,12 @@ DIRECT = text("""
     GROUP BY 1
 """)
 MISMATCHES = text("""
-    WITH direct AS (SELECT product_id, (sold_at AT TIME ZONE :tz)::date AS day, sum(quantity) AS quantity,
-                           sum(subtotal) AS revenue, count(DISTINCT sale_id) AS sale_count
-                    FROM sale_items GROUP BY 1, 2),
-         kept AS (SELECT product_id, day, quantity, revenue, sale_count FROM sales_daily)
+    WITH direct AS (SELECT product_id, store, (sold_at AT TIME ZONE :tz)::date AS day,
+                           sum(CASE WHEN is_return THEN -quantity ELSE quantity END) AS quantity,
+                           sum(CASE WHEN is_return THEN -subtotal ELSE subtotal END) AS revenue,
+                           count(DISTINCT sale_id) FILTER (WHERE NOT is_return) AS sale_count
+                    FROM sale_items GROUP BY 1, 2, 3),
+         kept AS (SELECT product_id, store, day, quantity, revenue, sale_count FROM sales_daily)
     SELECT (SELECT count(*) FROM (TABLE direct EXCEPT TABLE kept) a)
          + (SELECT count(*) FROM (TABLE kept EXCEPT TABLE direct) b)
 """)
@@ -116,9 +118,9 @@ def load(engine, items: int, end: datetime) -> int:
         restore = without_keys(connection, ["sales", "sale_items"])
         connection.execute(
             text("""
-            INSERT INTO products (id, sku, name, is_volatile, unit_price, stock, reorder_level)
+            INSERT INTO products (id, sku, name, is_volatile, unit_price, reorder_level)
             SELECT p, 'BENCH-' || lpad(p::text, 4, '0'), 'Bench product ' || p, false,
-                   (100 + abs(hashint4(p)) % 99900)::numeric / 10000, 0, 0
+                   (100 + abs(hashint4(p)) % 99900)::numeric / 10000, 0
             FROM generate_series(1, :n) AS p"""),
             {"n": PRODUCTS},
         )
