@@ -171,6 +171,16 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU the processes have used so far (from /proc; 0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -193,7 +203,7 @@ def make_products(sessions) -> list[int]:
                 name=f"Bench product {n}",
                 is_volatile=n % 7 == 3,
                 unit_price=Decimal("2.50"),
-                stock=Decimal(1_000_000 if hot else 0),
+                stock_by_store={"main": Decimal(1_000_000 if hot else 0)},
                 reorder_level=Decimal(10 if hot else 0),
             )
             ids.append(product.id)
@@ -284,9 +294,10 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
         for n in range(rounds):
             for name, port, results in (("bare", port_bare, bare), ("real", port_real, real)):
                 before = client.xlen(stream)
+                workers = children(procs.running[f"web-{name}-{batch}"].pid)
                 spy = None
                 if name == "real" and n == 0 and ctx.get("profile_intake"):
-                    pid = children(procs.running[f"web-real-{batch}"].pid)[0]
+                    pid = workers[0]
                     spy = subprocess.Popen(
                         [
                             str(Path(PY).with_name("py-spy")),
@@ -306,7 +317,10 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                     )
+                cpu_before = cpu_seconds(workers)
                 r = run_wrk(f"http://127.0.0.1:{port}{path}", ctx["till"], ctx["products"], batch, ctx["duration"])
+                # CPU per request of the gunicorn workers: steadier than req/s on a shared machine
+                r["cpu_us"] = (cpu_seconds(workers) - cpu_before) / max(1, r["requests"]) * 1e6
                 r["stream_added"] = client.xlen(stream) - before
                 results.append(r)
                 if spy is not None:
@@ -314,7 +328,8 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
                     ctx[f"intake_profile_{batch}"] = summarize_profile(BENCH / f"profile-intake-{batch}.txt")
                     for frame, share in ctx[f"intake_profile_{batch}"]:
                         log(f"  intake profile {share:6.1%} {frame}")
-                log(describe_wrk(f"  round {n + 1} {name} batch={batch}", r, batch))
+                cpu = f", {r['cpu_us']:.0f} us CPU/request"
+                log(describe_wrk(f"  round {n + 1} {name} batch={batch}", r, batch) + cpu)
                 if name == "real":
                     expected = r["requests"] * batch
                     ok = (
@@ -344,6 +359,8 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
         "bare_rps": med(bare, "rps"),
         "real_p99_ms": med(real, "p99_ms"),
         "bare_p99_ms": med(bare, "p99_ms"),
+        "real_cpu_us": med(real, "cpu_us"),
+        "bare_cpu_us": med(bare, "cpu_us"),
     }
 
 
@@ -663,6 +680,10 @@ def report(ctx: dict, results: dict, command: str) -> str:
             f"| ratio | {ratio:.2f}x (target >= {SINGLE_TARGET}x: {'met' if ratio >= SINGLE_TARGET else 'NOT met'}) | "
             f"{p99:.2f}x (target <= {P99_TARGET}x: {'met' if p99 <= P99_TARGET else 'NOT met'}) |",
             "",
+            f"gunicorn workers' CPU per request (user + system, median): salesync {r['real_cpu_us']:.0f} us, "
+            f"bare {r['bare_cpu_us']:.0f} us; bare / salesync {r['bare_cpu_us'] / r['real_cpu_us']:.2f}x "
+            "(less sensitive to other load on the machine than req/s; the profiled round included).",
+            "",
             f"Every salesync request answered 202 (wrk non-2xx 0, no socket errors) and the stream grew by the "
             f"number of requests: {'yes' if r['checks_ok'] else 'NO, see the log'}.",
             "",
@@ -683,7 +704,8 @@ def report(ctx: dict, results: dict, command: str) -> str:
             "",
             f"salesync: {r['real_rps']:.1f} req/s = **{sales_s:.0f} accepted sales/s**, p99 {r['real_p99_ms']:.0f} ms; "
             f"{line}. Bare Flask on the same 100-sale bodies: {r['bare_rps'] * 100:.0f} sales/s "
-            f"(salesync {r['real_rps'] / r['bare_rps']:.2f}x of it). Stream grew by 100 x requests and no "
+            f"(salesync {r['real_rps'] / r['bare_rps']:.2f}x of it). Workers' CPU per sale: salesync "
+            f"{r['real_cpu_us'] / 100:.0f} us. Stream grew by 100 x requests and no "
             f"non-2xx: {'yes' if r['checks_ok'] else 'NO'}.",
             "",
         ]
