@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import redis
 
 from domain.sale import Failures, Sale
@@ -108,7 +109,7 @@ class Intake:
             sale.device,
             sale.received_at.isoformat(),
             sale.external_id,
-            json.dumps({**sale.to_dict(), "fingerprint": fingerprint}, separators=(",", ":")),
+            entry_json({**sale.to_dict(), "fingerprint": fingerprint}),
             KICK_EVERY_MS,
             self.max_queued,
             self.high_water,
@@ -225,6 +226,17 @@ class Intake:
         Applied entries are deleted, so this is the start of the sync lag."""
         first = self.redis.xrange(self.stream, count=1)
         return int(first[0][0].split(b"-")[0]) if first else None
+
+
+def entry_json(sale: dict) -> bytes | str:
+    """A sale as the stream entry holds it: compact JSON, read back with json.loads.
+    orjson writes it about ten times faster than the standard library (one entry per sale
+    recorded); what orjson refuses, an integer beyond 64 bits or a lone surrogate in a text,
+    the standard library writes."""
+    try:
+        return orjson.dumps(sale)
+    except orjson.JSONEncodeError:
+        return json.dumps(sale, separators=(",", ":"))
 
 
 def _recorded(reply: list) -> Recorded:
