@@ -18,6 +18,8 @@ from config.settings import Settings
 
 TEXT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# What json.dumps(entry, default=str) builds for every line, built once: the same text.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 def log_format() -> str:
@@ -40,7 +42,7 @@ class JsonFormatter(logging.Formatter):
             entry.setdefault("task", task.name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 def formatter() -> logging.Formatter:
