@@ -1,7 +1,7 @@
 """Web worker model: single-sale intake under gunicorn's sync and gevent workers, each against
 the bare Flask baseline (bench/bare_app.py) under the same worker class, in the same run.
 
-    python -m bench.workers [--duration 6] [--rounds 5] [--no-write]
+    python -m bench.workers [--duration 6] [--rounds 5] [--classes sync,gevent,gthread] [--no-write]
 
 Two workers each (as `salesync serve` and docker-compose run them), the service's own
 web/gunicorn_conf.py with only `--worker-class` changed; load: wrk -t2 -c32 with
@@ -27,6 +27,8 @@ import redis
 from bench.throughput import (
     BENCH,
     Processes,
+    children,
+    cpu_seconds,
     describe_wrk,
     free_port,
     gunicorn,
@@ -42,10 +44,16 @@ from postgres.engine import make_engine, make_sessions, migrate
 from tests.processes import environment
 from tests.servers import delete_prefix, postgres_database
 
-CLASSES = ("sync", "gevent")
+CLASSES = ("sync", "gevent")  # the default; --classes may add gthread
+GTHREAD_THREADS = 16  # threads a gthread worker runs (gunicorn's default is 1)
 
 
-def measure(ctx: dict, duration: int, rounds: int) -> dict:
+def class_args(worker_class: str) -> list[str]:
+    threads = ["--threads", str(GTHREAD_THREADS)] if worker_class == "gthread" else []
+    return ["--worker-class", worker_class, *threads]
+
+
+def measure(ctx: dict, duration: int, rounds: int, classes: tuple[str, ...] = CLASSES) -> dict:
     procs, client, prefix = ctx["procs"], ctx["redis"], ctx["prefix"]
     env = environment(
         ctx["settings"].model_copy(update=dict(redis_prefix=prefix)),
@@ -56,9 +64,9 @@ def measure(ctx: dict, duration: int, rounds: int) -> dict:
     )
     servers = {}  # in round order: the two salesync servers back to back, then the two bare ones
     for app, module in (("real", "web.app:create_app()"), ("bare", "bench.bare_app:create_app()")):
-        for worker_class in CLASSES:
+        for worker_class in classes:
             port = free_port()
-            procs.start(f"{worker_class}-{app}", [*gunicorn(module, port), "--worker-class", worker_class], env)
+            procs.start(f"{worker_class}-{app}", [*gunicorn(module, port), *class_args(worker_class)], env)
             servers[(worker_class, app)] = port
     for (_, app), port in servers.items():
         wait_http(f"http://127.0.0.1:{port}/readyz" if app == "real" else f"http://127.0.0.1:{port}/")
@@ -69,9 +77,12 @@ def measure(ctx: dict, duration: int, rounds: int) -> dict:
         for n in range(rounds):
             for key, port in servers.items():
                 before = client.xlen(f"{prefix}sales")
+                workers = children(procs.running[f"{key[0]}-{key[1]}"].pid)
+                cpu_before = cpu_seconds(workers)
                 r = run_wrk(f"http://127.0.0.1:{port}/api/sales/", ctx["till"], ctx["products"], 1, duration)
+                r["cpu_us"] = (cpu_seconds(workers) - cpu_before) / max(1, r["requests"]) * 1e6
                 results[key].append(r)
-                log(describe_wrk(f"  round {n + 1} {key[0]} {key[1]}", r))
+                log(describe_wrk(f"  round {n + 1} {key[0]} {key[1]}", r) + f", {r['cpu_us']:.0f} us CPU/request")
                 if key[1] == "real":
                     added = client.xlen(f"{prefix}sales") - before
                     ok = r["non2xx"] == 0 and r["errors"] == 0 and added >= r["requests"]
@@ -88,14 +99,16 @@ def measure(ctx: dict, duration: int, rounds: int) -> dict:
         return statistics.median(r[field] for r in results[key])
 
     # gevent over sync, round by round (the two ran seconds apart, under the same background load)
-    paired = [g["rps"] / s["rps"] for g, s in zip(results[("gevent", "real")], results[("sync", "real")])]
-    paired_p99 = [g["p99_ms"] / s["p99_ms"] for g, s in zip(results[("gevent", "real")], results[("sync", "real")])]
+    gevent, sync = results.get(("gevent", "real"), []), results.get(("sync", "real"), [])
+    paired = [g["rps"] / s["rps"] for g, s in zip(gevent, sync)]
+    paired_p99 = [g["p99_ms"] / s["p99_ms"] for g, s in zip(gevent, sync)]
     return {
+        "classes": classes,
         "checks_ok": all(checks),
         "paired": paired,
         "paired_p99": paired_p99,
         "figures": {
-            key: {"rps": med(key, "rps"), "p99_ms": med(key, "p99_ms"), "p50_ms": med(key, "p50_ms")} for key in results
+            key: {field: med(key, field) for field in ("rps", "p99_ms", "p50_ms", "cpu_us")} for key in results
         },
     }
 
@@ -104,27 +117,30 @@ def report(result: dict, duration: int, rounds: int, command: str) -> str:
     f = result["figures"]
     out = [
         "",
-        "## Web worker model: sync vs gevent (issue: slow clients, single-sale intake)",
+        f"## Web worker model: {' vs '.join(result['classes'])} (issue: slow clients, single-sale intake)",
         "",
         f"`{command}`",
         "",
         "Machine: 2 cores, shared and noisy: compare the ratios. Load only against 127.0.0.1: wrk -t2 -c32 with "
         "bench/post_sale.lua, single-sale `POST /api/sales/`. Each server: gunicorn with 2 workers and "
-        "web/gunicorn_conf.py, only `--worker-class` differing; the bare Flask app (bench/bare_app.py) under "
-        f"the same worker class is each one's baseline. Median of {rounds} rounds of {duration} s each, the "
-        "four servers alternating (salesync sync, salesync gevent, bare sync, bare gevent); no Celery worker running.",
+        f"web/gunicorn_conf.py, only `--worker-class` differing (gthread: `--threads {GTHREAD_THREADS}`); the bare "
+        "Flask app (bench/bare_app.py) under the same worker class is each one's baseline. Median of "
+        f"{rounds} rounds of {duration} s each, the servers alternating (the salesync ones back to back, then the "
+        "bare ones); no Celery worker running. CPU: the gunicorn workers' user + system time per request.",
         "",
-        "| worker class | salesync req/s | p50 | p99 | bare req/s | bare p99 "
+        "| worker class | salesync req/s | p50 | p99 | CPU/request | bare req/s | bare p99 | bare CPU/request "
         "| req/s ratio to bare | p99 ratio to bare |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for worker_class in CLASSES:
+    for worker_class in result["classes"]:
         real, bare = f[(worker_class, "real")], f[(worker_class, "bare")]
         out.append(
             f"| {worker_class} | {real['rps']:.0f} | {real['p50_ms']:.1f} ms | {real['p99_ms']:.1f} ms | "
-            f"{bare['rps']:.0f} | {bare['p99_ms']:.1f} ms | {real['rps'] / bare['rps']:.2f}x | "
-            f"{real['p99_ms'] / bare['p99_ms']:.2f}x |"
+            f"{real['cpu_us']:.0f} us | {bare['rps']:.0f} | {bare['p99_ms']:.1f} ms | {bare['cpu_us']:.0f} us | "
+            f"{real['rps'] / bare['rps']:.2f}x | {real['p99_ms'] / bare['p99_ms']:.2f}x |"
         )
+    if not result["paired"]:
+        return "\n".join([*out, ""])
     paired = ", ".join(f"{ratio:.2f}x" for ratio in result["paired"])
     paired_p99 = ", ".join(f"{ratio:.2f}x" for ratio in result["paired_p99"])
     out += [
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--duration", type=int, default=6, help="seconds per wrk round (at most 10)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--classes", default=",".join(CLASSES), help="worker classes, of sync, gevent, gthread")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of appending it")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -173,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                 "till": make_token(sessions, "bench-till"),
             }
             publish(sessions, client, prefix)
-            result = measure(ctx, duration, args.rounds)
+            result = measure(ctx, duration, args.rounds, tuple(args.classes.split(",")))
         finally:
             procs.stop_all()
             engine.dispose()
