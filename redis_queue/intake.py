@@ -230,7 +230,7 @@ class Intake:
 
 def entry_json(sale: dict) -> bytes | str:
     """A sale as the stream entry holds it: compact JSON, read back with json.loads.
-    orjson writes it about ten times faster than the standard library (one entry per sale
+    orjson writes it over ten times faster than the standard library (one entry per sale
     recorded); what orjson refuses, an integer beyond 64 bits or a lone surrogate in a text,
     the standard library writes."""
     try:
