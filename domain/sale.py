@@ -29,6 +29,9 @@ class Line:
 
 MAIN_STORE = "main"
 SALE, RETURN = "sale", "return"  # a Sale's kinds
+# Apply's status for a return whose original is not applied yet: never published; the worker
+# puts the return back at the end of the queue, its intake record still "queued".
+WAITING = "waiting"
 
 
 @dataclass(frozen=True)

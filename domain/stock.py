@@ -127,12 +127,18 @@ class Returnable:
     returned: dict[int, Decimal] = field(default_factory=dict)
 
 
+def by_product(priced: PricedSale) -> dict[int, Decimal]:
+    """A sale's quantities summed by product (several lines may sell one product)."""
+    quantities: dict[int, Decimal] = {}
+    for line in priced.lines:
+        quantities[line.product_id] = EXACT.add(quantities.get(line.product_id, Decimal(0)), line.quantity)
+    return quantities
+
+
 def take_return(original_id: str, returnable: Returnable, priced: PricedSale) -> None:
     """Count a return against its original (in `returnable`, updated); SaleRejected if it would
     bring back more of a product than the original sold, with this and earlier returns together."""
-    wanted: dict[int, Decimal] = {}
-    for line in priced.lines:
-        wanted[line.product_id] = EXACT.add(wanted.get(line.product_id, Decimal(0)), line.quantity)
+    wanted = by_product(priced)
     for product_id, quantity in sorted(wanted.items()):
         sold = returnable.sold.get(product_id, Decimal(0))
         before = returnable.returned.get(product_id, Decimal(0))

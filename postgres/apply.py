@@ -25,6 +25,7 @@ from domain.stock import (
     Returnable,
     SaleRejected,
     apply_sales,
+    by_product,
     price_sale,
     take_return,
 )
@@ -114,7 +115,7 @@ def _check_returns(
     found = _returnable(session, [eid for eid in originals if eid not in in_batch])
     for eid in originals:
         if eid in in_batch:
-            found[eid] = ("sale", _sold(in_batch[eid]))
+            found[eid] = ("sale", Returnable(by_product(in_batch[eid])))
     gone = set(records.rejected_sales(session, [eid for eid in originals if eid not in found]))
     kept, waiting = [], {}
     for p in priced:  # a sale of this batch comes before the returns of it: stock order is not at stake
@@ -139,13 +140,6 @@ def _check_returns(
         else:
             waiting[p.sale.external_id] = original
     return kept, waiting
-
-
-def _sold(priced: PricedSale) -> Returnable:
-    sold: dict[int, Decimal] = {}
-    for line in priced.lines:
-        sold[line.product_id] = sold.get(line.product_id, Decimal(0)) + line.quantity
-    return Returnable(sold)
 
 
 def _returnable(session: Session, originals: list[str]) -> dict[str, tuple[str, Returnable]]:

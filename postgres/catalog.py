@@ -97,10 +97,17 @@ def update_product(session: Session, product_id: int, changes: Mapping) -> Produ
         product.price_set_at = session.scalar(select(func.now()))
     session.flush()
     if "reorder_level" in changes:
-        stores = session.scalars(select(StockRow.store).where(StockRow.product_id == product_id))
-        move_stock(session, {(product_id, store): Decimal(0) for store in stores}, {product_id: product})
+        recheck_alerts(session, {product_id: product})
     session.refresh(product)
     return product
+
+
+def recheck_alerts(session: Session, products: Mapping) -> None:
+    """After a new reorder level (or volatility): raise or resolve the alert of each store holding
+    one of `products` (by id: reorder_level, is_volatile). Moving each stock row by 0 leaves the
+    stock alone and lets move_stock decide."""
+    held = session.execute(select(StockRow.product_id, StockRow.store).where(StockRow.product_id.in_(list(products))))
+    move_stock(session, {(product_id, store): Decimal(0) for product_id, store in held}, products)
 
 
 def adjust_stock(

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from domain.batching import batched
 from domain.money import PrecisionError, check_level, check_price
-from postgres.catalog import list_stores, move_stock
-from postgres.tables import MAIN_STORE, Product, StockLevel
+from postgres.catalog import list_stores, move_stock, recheck_alerts
+from postgres.tables import MAIN_STORE, Product
 
 COLUMNS = ("sku", "name", "unit_price", "stock", "reorder_level", "is_volatile", "store")
 REQUIRED = ("sku", "name")
@@ -182,7 +182,7 @@ def write(
         progress(done)
     for chunk in batched(changed, CHUNK):
         session.execute(sql_update(Product), [{"id": existing[row.sku], **_fields(row)} for row in chunk])
-        _recheck_alerts(session, {existing[row.sku]: row for row in chunk})
+        recheck_alerts(session, {existing[row.sku]: row for row in chunk})
         done += len(chunk)
         progress(done)
     return Imported(created=len(new), updated=len(changed))
@@ -192,7 +192,7 @@ def _existing(session: Session, skus: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in batched(skus, CHUNK):
         query = select(Product.sku, Product.id).where(Product.sku.in_(chunk)).with_for_update()
-        found |= dict(session.execute(query).tuples().all())
+        found |= dict(session.execute(query).all())
     return found
 
 
@@ -204,12 +204,3 @@ def _fields(row: Row) -> dict:
         "reorder_level": row.reorder_level,
         "is_volatile": row.is_volatile,
     }
-
-
-def _recheck_alerts(session: Session, products: dict[int, Row]) -> None:
-    """A new reorder level (or volatility) may raise or resolve an alert in each store holding the
-    product: moving each of its stock rows by 0 leaves the stock alone and lets move_stock decide."""
-    held = session.execute(
-        select(StockLevel.product_id, StockLevel.store).where(StockLevel.product_id.in_(products))
-    ).tuples()
-    move_stock(session, {(product_id, store): Decimal(0) for product_id, store in held}, products)

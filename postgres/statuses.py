@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.money import format_amount, format_quantity
-from domain.sale import RETURN
+from domain.sale import RETURN, WAITING
 from domain.sale import Sale as DomainSale
 from domain.stock import PricedSale
 from postgres.tables import RejectedSale, Sale, SaleItem
@@ -32,9 +32,6 @@ class Sold(NamedTuple):
     kind: str
     original_external_id: str | None
     received_at: datetime
-
-
-WAITING = "waiting"  # a return whose original sale is not applied yet: it stays queued, at the back
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -14,11 +14,10 @@ from pathlib import Path
 import orjson
 import redis
 
-from domain.sale import Failures, Sale
+from domain.sale import WAITING, Failures, Sale
 from redis_queue.devices import queued_key
 
 GROUP = "appliers"
-WAITING = "waiting"  # postgres.statuses.WAITING: a return waiting for its original
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
 TOKEN_BUCKET = Path(__file__).with_name("token_bucket.lua").read_text()  # defines the Lua take()
 # Drop the group's consumers that hold no pending entry and were idle longer than ARGV[2] ms, in
@@ -168,30 +167,31 @@ class Intake:
         record_ttl (docs/operations.md, sizing Redis)."""
         entry_ids = [entry.entry_id for entry in entries if entry.external_id in outcomes]
         pipe = self.redis.pipeline(transaction=True)
-        for entry in entries:
-            if outcomes.get(entry.external_id, {}).get("status") == WAITING:
-                pipe.xadd(self.stream, {"external_id": entry.external_id, "sale": json.dumps(entry.sale)})
         for external_id, status in outcomes.items():
-            if status["status"] == WAITING:
-                continue
-            key = self.record_key(external_id)
-            pipe.delete(key)  # drops the queued record's failed-attempt counts too
-            pipe.hset(key, mapping=settled_record(status))
-            pipe.expire(key, self.record_ttl)
-        for entry in entries:  # settled: no longer in its device's backlog (a waiting return stays)
-            settled = outcomes.get(entry.external_id, {}).get("status")
-            if settled is not None and settled != WAITING:
+            if status["status"] != WAITING:
+                key = self.record_key(external_id)
+                pipe.delete(key)  # drops the queued record's failed-attempt counts too
+                pipe.hset(key, mapping=settled_record(status))
+                pipe.expire(key, self.record_ttl)
+        for entry in entries:
+            outcome = outcomes.get(entry.external_id, {}).get("status")
+            if outcome == WAITING:  # the same sale again, at the back; its record stays queued
+                pipe.xadd(self.stream, {"external_id": entry.external_id, "sale": entry_json(entry.sale)})
+            elif outcome is not None:  # settled: no longer in its device's backlog
                 pipe.zrem(queued_key(self.prefix, entry.sale.get("device", "")), entry.external_id)
         if entry_ids:
             pipe.xack(self.stream, GROUP, *entry_ids)
             pipe.xdel(self.stream, *entry_ids)
         pipe.execute()
 
+    def _now(self) -> float:
+        """Redis's clock, in Unix seconds: one clock for every worker host."""
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1_000_000
+
     def waited(self, external_id: str) -> float:
         """Seconds since a return first waited for its original sale (0 on the first call)."""
-        key = self.record_key(external_id)
-        seconds, micros = self.redis.time()  # one clock for every worker host
-        now = seconds + micros / 1_000_000
+        key, now = self.record_key(external_id), self._now()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(key, "waiting_since", now)
         pipe.hget(key, "waiting_since")
@@ -200,9 +200,7 @@ class Intake:
 
     def count_failure(self, external_id: str) -> Failures:
         """One more failed attempt to apply this sale: how many so far, and since when."""
-        key = self.record_key(external_id)
-        seconds, micros = self.redis.time()  # one clock for every worker host
-        now = seconds + micros / 1_000_000
+        key, now = self.record_key(external_id), self._now()
         pipe = self.redis.pipeline(transaction=True)
         pipe.hincrby(key, "attempts", 1)
         pipe.hsetnx(key, "first_failed_at", now)

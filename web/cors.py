@@ -47,8 +47,10 @@ def install(app: Flask, origins: str) -> None:
     def preflight() -> Response | None:
         """Answer a till path's preflight here, before routing and authentication (it carries no token)."""
         asked = request.headers.get("Access-Control-Request-Method")
+        if request.method != "OPTIONS" or asked is None:
+            return None  # every request but a preflight: no path matching on the intake path
         methods = till_methods(request.path)
-        if request.method != "OPTIONS" or asked is None or methods is None:
+        if methods is None:
             return None
         response = app.response_class(status=204)
         if request.headers.get("Origin") in allowed and asked in methods.split(", "):
