@@ -27,6 +27,13 @@ def log_format() -> str:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line. With `tasks` (the Celery worker), a line logged while a task runs
+    names it; the web process runs no task and skips the look-up (~10 us a line)."""
+
+    def __init__(self, tasks: bool = False):
+        super().__init__()
+        self.tasks = tasks
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -36,7 +43,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
-        task = _current_task()
+        task = _current_task() if self.tasks else None
         if task is not None and task.request.id:
             entry.setdefault("task_id", task.request.id)
             entry.setdefault("task", task.name)
@@ -53,7 +60,7 @@ def use_on(logger: logging.Logger) -> None:
     """Give every handler of a logger set up by someone else (Celery) our format, if JSON."""
     if log_format() == "json":
         for handler in logger.handlers:
-            handler.setFormatter(JsonFormatter())
+            handler.setFormatter(JsonFormatter(tasks=True))
 
 
 def dict_config() -> dict:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
+from redis_queue import connection
 from redis_queue.intake import Intake
 from web import analytics, apidocs, catalog, cors, devices, health, metrics, openapi, ops, problems, sales, sync, till
 from web.auth import TokenCache
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False  # answers keep the order their views build
-    client = redis.Redis.from_url(settings.redis, socket_timeout=2, socket_connect_timeout=1, retry_on_timeout=False)
+    client = connection.client(settings.redis, socket_timeout=2, socket_connect_timeout=1, retry_on_timeout=False)
     celery = Celery("salesync", set_as_current=False)
     celery.config_from_object("celeryconfig")
     celery.conf.broker_url = settings.redis

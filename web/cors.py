@@ -60,6 +60,9 @@ def install(app: Flask, origins: str) -> None:
             response.headers["Access-Control-Max-Age"] = MAX_AGE
         return response
 
+    if not allowed:
+        return  # no origin may read an answer: answers do not vary by origin, nothing to add to them
+
     @app.after_request
     def headers(response: Response) -> Response:
         """An allowed origin may read a till path's answer (errors included) and the headers a till needs."""

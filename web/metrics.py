@@ -15,10 +15,9 @@ import hmac
 import logging
 import os
 import time
-from collections import Counter as Tally
 
 import redis
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -63,9 +62,8 @@ def install(app: Flask) -> None:
 
 def sales_recorded(sales, recorded) -> None:
     """Count and log each sale intake recorded (or recognised), so it can be followed to its apply."""
-    for outcome, count in Tally(r.outcome for r in recorded).items():
-        SALES.labels(outcome).inc(count)
     for sale, r in zip(sales, recorded):
+        _child(SALES, r.outcome).inc()
         intake_log.info(
             "sale %s from %s: %s",
             sale.external_id,
@@ -75,15 +73,28 @@ def sales_recorded(sales, recorded) -> None:
         )
 
 
+_children: dict[tuple, object] = {}
+
+
+def _child(metric, *labels: str):
+    """metric.labels(*labels), kept: prometheus_client looks a child up under a lock on every call."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def _start() -> None:
-    g.metrics_started = time.perf_counter()
+    request.environ["salesync.started"] = time.perf_counter()
 
 
 def _count(response: Response) -> Response:
     endpoint = INTAKE.get(request.endpoint or "")
-    if endpoint and "metrics_started" in g:
-        REQUESTS.labels(endpoint, str(response.status_code)).inc()
-        LATENCY.labels(endpoint).observe(time.perf_counter() - g.metrics_started)
+    started = request.environ.get("salesync.started")
+    if endpoint and started is not None:
+        _child(REQUESTS, endpoint, str(response.status_code)).inc()
+        _child(LATENCY, endpoint).observe(time.perf_counter() - started)
     return response
 
 
