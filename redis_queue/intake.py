@@ -19,6 +19,9 @@ from redis_queue.devices import queued_key
 
 GROUP = "appliers"
 KICK_EVERY_MS = 100  # at most ten drain kicks a second from intake, however busy
+# Sales recorded by one run of record_sale.lua: a batch's are recorded in runs this long, so Redis,
+# which runs one script at a time, is never held for long by one batch (~1-2 ms for 100 here).
+RECORD_CHUNK = 100
 TOKEN_BUCKET = Path(__file__).with_name("token_bucket.lua").read_text()  # defines the Lua take()
 # Drop the group's consumers that hold no pending entry and were idle longer than ARGV[2] ms, in
 # one atomic step (a consumer's pending entries would go with it: none may slip in between).
@@ -86,34 +89,36 @@ class Intake:
         """Record one sale; with `buckets` (the caller's request bucket, then its sales bucket),
         take one from each first, in the same round trip, and record nothing if one is empty
         ("limited")."""
-        keys, args = self._record_call(sale, fingerprint)
+        keys, args = self._record_call([(sale, fingerprint)])
         for bucket in buckets[:2]:
-            keys, args = [*keys, bucket.key], [*args, bucket.rate, bucket.burst]
-        return _recorded(self._record(keys, args))
+            keys.append(bucket.key)
+            args += [bucket.rate, bucket.burst]
+        return _recorded(self._record(keys, args))[0]
 
     def record_many(self, sales: list[tuple[Sale, str]]) -> list[Recorded]:
-        """Record each sale atomically, all in one pipeline; in order, so a repeat within
-        the list is recognised as one."""
-        if len(sales) == 1:  # a pipeline costs an extra SCRIPT EXISTS round trip
-            return [self.record(*sales[0])]
+        """Record each sale atomically, in order, so a repeat within the list is recognised as one:
+        RECORD_CHUNK sales a script run, every run in one pipeline (one round trip)."""
+        if len(sales) <= RECORD_CHUNK:  # a pipeline costs an extra SCRIPT EXISTS round trip
+            return _recorded(self._record(*self._record_call(sales)))
         pipe = self.redis.pipeline(transaction=False)
-        for sale, fingerprint in sales:
-            self._record(*self._record_call(sale, fingerprint), client=pipe)
-        return [_recorded(reply) for reply in pipe.execute()]
+        for start in range(0, len(sales), RECORD_CHUNK):
+            self._record(*self._record_call(sales[start : start + RECORD_CHUNK]), client=pipe)
+        return [each for reply in pipe.execute() for each in _recorded(reply)]
 
-    def _record_call(self, sale: Sale, fingerprint: str) -> tuple[list, list]:
-        keys = [self.record_key(sale.external_id), self.stream, self.kick_key, queued_key(self.prefix, sale.device)]
-        args = [
-            fingerprint,
-            sale.device,
-            sale.received_at.isoformat(),
-            sale.external_id,
-            entry_json({**sale.to_dict(), "fingerprint": fingerprint}),
-            KICK_EVERY_MS,
-            self.max_queued,
-            self.high_water,
-            sale.received_at.timestamp(),
-        ]
+    def _record_call(self, sales: list[tuple[Sale, str]]) -> tuple[list, list]:
+        """record_sale.lua's keys and arguments for these sales."""
+        keys: list = [self.stream, self.kick_key]
+        args: list = [len(sales), KICK_EVERY_MS, self.max_queued, self.high_water]
+        for sale, fingerprint in sales:
+            keys += [self.record_key(sale.external_id), queued_key(self.prefix, sale.device)]
+            args += [
+                fingerprint,
+                sale.device,
+                sale.received_at.isoformat(),
+                sale.external_id,
+                entry_json({**sale.to_dict(), "fingerprint": fingerprint}),
+                sale.received_at.timestamp(),
+            ]
         return keys, args
 
     def status(self, external_id: str) -> dict | None:
@@ -237,16 +242,22 @@ def entry_json(sale: dict) -> bytes | str:
         return json.dumps(sale, separators=(",", ":"))
 
 
-def _recorded(reply: list) -> Recorded:
-    outcome = reply[0].decode()
-    if outcome == "repeat":
-        flat = [item.decode() for item in reply[1]]
-        return Recorded("repeat", record=dict(zip(flat[::2], flat[1::2])))
-    if outcome == "limited":
-        return Recorded("limited", wait_ms=int(reply[1]))
-    if outcome == "full":
-        return Recorded("full", full=reply[1].decode())
-    return Recorded(outcome, kick=outcome == "new" and reply[1] == 1)
+def _recorded(reply: list) -> list[Recorded]:
+    """record_sale.lua's answer, a Recorded for each sale; a drain kick, if due, on the first new one."""
+    if reply[0] == b"limited":
+        return [Recorded("limited", wait_ms=int(reply[1]))]
+    kick, answers = reply[0] == 1, []
+    for answer in reply[1]:
+        outcome = answer[0].decode()
+        if outcome == "repeat":
+            flat = [item.decode() for item in answer[1]]
+            answers.append(Recorded("repeat", record=dict(zip(flat[::2], flat[1::2]))))
+        elif outcome == "full":
+            answers.append(Recorded("full", full=answer[1].decode()))
+        else:
+            answers.append(Recorded(outcome, kick=kick and outcome == "new"))
+            kick = kick and outcome != "new"
+    return answers
 
 
 def _entry(entry_id: bytes, fields: dict) -> Entry:

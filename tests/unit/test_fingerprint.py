@@ -152,8 +152,8 @@ def test_the_stream_entry_reads_back_as_the_sale_it_always_did(body, device):
     sale, print_ = to_sale(sale_in, caller, datetime.now(UTC)), fingerprint(sale_in, caller)
     intake = Intake.__new__(Intake)  # only its key names are needed to build a call
     intake.prefix, intake.stream, intake.kick_key, intake.max_queued, intake.high_water = "p:", "p:sales", "k", 1, 0.8
-    _, args = intake._record_call(sale, print_)
-    assert json.loads(args[4]) == json.loads(reference_entry(sale, print_))
+    _, args = intake._record_call([(sale, print_)])
+    assert json.loads(args[4 + 4]) == json.loads(reference_entry(sale, print_))
 
 
 def test_a_known_sale_keeps_its_known_fingerprint():
