@@ -279,20 +279,34 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
         SALESYNC_SALES_RATE="1000000000",
         SALESYNC_SALES_BURST="1000000000",
     )
-    port_real, port_bare = free_port(), free_port()
-    procs.start(f"web-real-{batch}", gunicorn("web.app:create_app()", port_real), env)
-    procs.start(f"web-bare-{batch}", gunicorn("bench.bare_app:create_app()", port_bare), env)
-    wait_http(f"http://127.0.0.1:{port_real}/readyz")
-    wait_http(f"http://127.0.0.1:{port_bare}/")
+    # The baselines: bare Flask, and for single sales also bare Flask plus one Redis Lua call (bench/bare_app.py).
+    apps = {"real": "web.app:create_app()", "bare": "bench.bare_app:create_app()"}
+    if batch == 1:
+        apps["lua"] = "bench.bare_app:create_lua_app()"
+    ports = {name: free_port() for name in apps}
+    for name, app in apps.items():  # each server its own metrics directory, which it clears when it starts
+        metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(procs.logs / f"prometheus-{name}-{batch}")}
+        procs.start(f"web-{name}-{batch}", gunicorn(app, ports[name]), {**env, **metrics_dir})
+    for name in apps:
+        url = f"http://127.0.0.1:{ports[name]}{'/readyz' if name == 'real' else '/'}"
+        try:
+            wait_http(url)
+        except RuntimeError:
+            tail = (procs.logs / f"web-{name}-{batch}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"web-{name}-{batch} did not answer at {url}; the end of its log:\n{tail}") from None
     stream = f"{prefix}sales"
     path = "/api/sales/" if batch == 1 else "/api/sales/batch/"
-    real, bare, checks = [], [], []
+    results_of: dict[str, list] = {name: [] for name in apps}
+    real, bare, checks = results_of["real"], results_of["bare"], []
     try:
         # warm-up: a couple of seconds each, not counted (the stream count check takes it into account)
-        for port in (port_real, port_bare):
+        for port in ports.values():
             run_wrk(f"http://127.0.0.1:{port}{path}", ctx["till"], ctx["products"], batch, 2)
         for n in range(rounds):
-            for name, port, results in (("bare", port_bare, bare), ("real", port_real, real)):
+            for name in ("bare", "lua", "real"):
+                if name not in apps:
+                    continue
+                port, results = ports[name], results_of[name]
                 before = client.xlen(stream)
                 workers = children(procs.running[f"web-{name}-{batch}"].pid)
                 spy = None
@@ -344,8 +358,8 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
                         f"({'ok' if ok else 'MISMATCH'})"
                     )
     finally:
-        procs.stop(f"web-real-{batch}")
-        procs.stop(f"web-bare-{batch}")
+        for name in apps:
+            procs.stop(f"web-{name}-{batch}")
 
     def med(rs, key):
         return statistics.median(r[key] for r in rs)
@@ -361,6 +375,11 @@ def intake_phase(ctx: dict, batch: int, rounds: int) -> dict:
         "bare_p99_ms": med(bare, "p99_ms"),
         "real_cpu_us": med(real, "cpu_us"),
         "bare_cpu_us": med(bare, "cpu_us"),
+        **(
+            {"lua_rps": med(results_of["lua"], "rps"), "lua_cpu_us": med(results_of["lua"], "cpu_us")}
+            if "lua" in apps
+            else {}
+        ),
     }
 
 
@@ -679,6 +698,11 @@ def report(ctx: dict, results: dict, command: str) -> str:
             f"| bare Flask (baseline) | {r['bare_rps']:.0f} | {r['bare_p99_ms']:.1f} ms |",
             f"| ratio | {ratio:.2f}x (target >= {SINGLE_TARGET}x: {'met' if ratio >= SINGLE_TARGET else 'NOT met'}) | "
             f"{p99:.2f}x (target <= {P99_TARGET}x: {'met' if p99 <= P99_TARGET else 'NOT met'}) |",
+            "",
+            f"Bare Flask plus one Redis Lua call a request (bench/bare_app.py `create_lua_app`, the ceiling of "
+            f"any intake that records each sale in Redis before answering): {r['lua_rps']:.0f} req/s "
+            f"({r['lua_rps'] / r['bare_rps']:.2f}x bare), {r['lua_cpu_us']:.0f} us CPU/request; salesync "
+            f"{r['real_rps'] / r['lua_rps']:.2f}x of it.",
             "",
             f"gunicorn workers' CPU per request (user + system, median): salesync {r['real_cpu_us']:.0f} us, "
             f"bare {r['bare_cpu_us']:.0f} us; bare / salesync {r['bare_cpu_us'] / r['real_cpu_us']:.2f}x "

@@ -53,7 +53,7 @@ graceful_timeout = 8
 def on_starting(server):
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
+        stale.unlink(missing_ok=True)  # another server on the same directory may be clearing it too
 
 
 def post_fork(server, worker):
