@@ -23,10 +23,17 @@ class PrecisionError(ValueError):
 def decimal_places(value: Decimal) -> int:
     """Places that carry a digit: Decimal('1.50') has 1. Never rounds, however long the number."""
     _, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):
+    if not isinstance(exponent, int) or exponent >= 0:  # not finite, or a whole number as written
         return 0
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(0, -exponent - trailing_zeros) if any(digits) else 0
+    places = -exponent
+    for digit in reversed(digits):  # trailing zeros carry nothing
+        if digit or not places:
+            break
+        places -= 1
+    return places if any(digits) else 0
+
+
+ZERO = Decimal(0)
 
 
 def check(value: Decimal, *, places: int, maximum: Decimal, minimum: Decimal, inclusive_min: bool) -> Decimal:
@@ -35,7 +42,7 @@ def check(value: Decimal, *, places: int, maximum: Decimal, minimum: Decimal, in
         raise PrecisionError("must be a finite number")
     if decimal_places(value) > places:
         raise PrecisionError(f"has more than {places} decimal places")
-    if value >= maximum or value <= -maximum:
+    if abs(value) >= maximum:
         raise PrecisionError(f"must be less than {maximum} in size")
     if value < minimum or (value == minimum and not inclusive_min):
         relation = ">=" if inclusive_min else ">"
@@ -45,11 +52,11 @@ def check(value: Decimal, *, places: int, maximum: Decimal, minimum: Decimal, in
 
 def check_quantity(value: Decimal) -> Decimal:
     """A sale line's quantity."""
-    return check(value, places=QUANTITY_PLACES, maximum=MAX_LINE_QUANTITY, minimum=Decimal(0), inclusive_min=False)
+    return check(value, places=QUANTITY_PLACES, maximum=MAX_LINE_QUANTITY, minimum=ZERO, inclusive_min=False)
 
 
 def check_price(value: Decimal) -> Decimal:
-    return check(value, places=PRICE_PLACES, maximum=MAX_PRICE, minimum=Decimal(0), inclusive_min=True)
+    return check(value, places=PRICE_PLACES, maximum=MAX_PRICE, minimum=ZERO, inclusive_min=True)
 
 
 def check_level(value: Decimal) -> Decimal:
