@@ -1,11 +1,17 @@
-"""Redis clients for processes that run under gevent (the web workers, web/gunicorn_conf.py).
+"""The Redis clients of the web and worker processes: redis-py's, with its check before reuse made
+sound again and, under gevent (the web workers, web/gunicorn_conf.py), cheap.
 
 Before lending a pooled connection again, redis-py checks that nothing is waiting on its socket (a
-reply left over, or a connection the server closed): a zero-timeout poll. In a gevent-patched
-process `select.poll` is gevent's, which turns that instant check into a round through the event
-loop, about 48 us of CPU on every request (bench/RESULTS.md). A zero-timeout poll never blocks, so
-the operating system's own poll answers it as well. Only that one check is answered here; what a
-readable socket means (stray reply, closed connection) stays redis-py's.
+reply left over, or a connection the server closed). redis-py 8 speaks RESP3 by default, which
+turns on "maintenance notifications" (a managed Redis announcing failovers), and with them on the
+pool runs the check but lends a connection with a reply left on it anyway, so the next call would
+read another's answer. salesync's Redis sends no such notices: `client()` turns them off.
+
+The check is a zero-timeout poll. In a gevent-patched process `select.poll` is gevent's, which
+turns that instant check into a round through the event loop, about 48 us of CPU on every
+request (bench/RESULTS.md). A zero-timeout poll never blocks, so the operating system's own poll
+answers it as well. Only that one check is answered here; what a readable socket means (stray
+reply, closed connection) stays redis-py's.
 
 gevent's poll also yielded: one turn of the event loop before every Redis call, in which the
 worker's other requests move on. That turn is what keeps a saturated worker fair: without it a
@@ -46,12 +52,7 @@ class QuickCheckParser(DefaultParser):
 
 
 def client(url: str, **options) -> redis.Redis:
-    """`redis.Redis.from_url(url, **options)` whose connections check before reuse with QuickCheckParser.
-
-    Maintenance notifications (a managed Redis announcing failovers to its clients over RESP3, the
-    protocol redis-py 8 speaks by default) are turned off: with them on, the pool runs the check
-    but lends a connection with a reply left on it anyway (tests/integration/test_redis_connection.py),
-    where the next request would read another's answer. salesync's Redis sends none."""
+    """`redis.Redis.from_url(url, **options)`, maintenance notifications off, QuickCheckParser's check."""
     return redis.Redis.from_url(
         url,
         parser_class=QuickCheckParser,

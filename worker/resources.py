@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from postgres.engine import make_engine, make_sessions
+from redis_queue import connection
 from redis_queue.intake import Intake
 
 
@@ -27,7 +28,7 @@ class Resources:
 @functools.cache
 def resources() -> Resources:
     settings = Settings.from_env().require_urls()
-    client = redis.Redis.from_url(settings.redis, socket_timeout=10, socket_connect_timeout=5)
+    client = connection.client(settings.redis, socket_timeout=10, socket_connect_timeout=5)
     return Resources(
         settings=settings,
         sessions=make_sessions(make_engine(settings.postgres)),

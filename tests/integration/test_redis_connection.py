@@ -1,6 +1,6 @@
-"""The web's Redis connections (redis_queue/connection.py) still refuse to lend a connection with a
-reply left on it or one the server closed, in a plain process and in a gevent-patched one (the web
-workers), against a real Redis."""
+"""salesync's Redis connections (redis_queue/connection.py) refuse to lend a connection with a reply
+left on it or one the server closed, in a plain process (the worker) and in a gevent-patched one
+(the web workers), against a real Redis. redis-py's default client lends the first."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ def check_before_reuse(url: str) -> None:
 
 def test_a_connection_with_a_reply_left_or_closed_by_the_server_is_not_lent(redis_url):
     check_before_reuse(redis_url)
+
+
+def test_redis_py_s_default_client_would_lend_it(redis_url):
+    """Why salesync builds its own: should redis-py change this, the test says so."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    stray = client.connection_pool.get_connection()
+    stray.send_command("ECHO", "left over")
+    deadline = time.monotonic() + 2
+    while not stray.can_read() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.connection_pool.release(stray)
+    assert client.echo("mine") == b"left over"
 
 
 def test_the_same_under_gevent_as_in_a_web_worker(redis_url):
