@@ -62,8 +62,12 @@ def install(app: Flask) -> None:
 
 def sales_recorded(sales, recorded) -> None:
     """Count and log each sale intake recorded (or recognised), so it can be followed to its apply."""
+    counts: dict[str, int] = {}
+    for r in recorded:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    for outcome, count in counts.items():  # one increment per outcome, however long the batch
+        _child(SALES, outcome).inc(count)
     for sale, r in zip(sales, recorded):
-        _child(SALES, r.outcome).inc()
         intake_log.info(
             "sale %s from %s: %s",
             sale.external_id,
