@@ -17,6 +17,16 @@ from redis_queue import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def with_a_reply_left(pool) -> redis.Connection:
+    """A connection of `pool` whose reply to ECHO has arrived and is never read."""
+    stray = pool.get_connection()
+    stray.send_command("ECHO", "left over")
+    deadline = time.monotonic() + 2
+    while not stray.can_read() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return stray
+
+
 def check_before_reuse(url: str) -> None:
     client = connection.client(url, socket_timeout=2)
     pool = client.connection_pool
@@ -24,11 +34,7 @@ def check_before_reuse(url: str) -> None:
     assert idle.can_read() is False  # nothing waiting: lent as it is
     pool.release(idle)
 
-    stray = pool.get_connection()
-    stray.send_command("ECHO", "left over")  # its reply is never read
-    deadline = time.monotonic() + 2
-    while not stray.can_read() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    stray = with_a_reply_left(pool)
     assert stray.can_read() is True
     pool.release(stray)
     assert client.echo("mine") == b"mine"  # not the reply left over: the pool took a fresh connection
@@ -53,12 +59,7 @@ def test_a_connection_with_a_reply_left_or_closed_by_the_server_is_not_lent(redi
 def test_redis_py_s_default_client_would_lend_it(redis_url):
     """Why salesync builds its own: should redis-py change this, the test says so."""
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
-    stray = client.connection_pool.get_connection()
-    stray.send_command("ECHO", "left over")
-    deadline = time.monotonic() + 2
-    while not stray.can_read() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    client.connection_pool.release(stray)
+    client.connection_pool.release(with_a_reply_left(client.connection_pool))
     assert client.echo("mine") == b"left over"
 
 
